@@ -1,0 +1,53 @@
+package bedrock
+
+import (
+	"log/slog"
+	"net/http"
+
+	"strata/internal/modelimport"
+)
+
+// Handler serves the Bedrock operations.
+type Handler struct {
+	Authn   Authenticator        // non-nil
+	Imports *modelimport.Service // non-nil
+	Logger  *slog.Logger         // nil means discard
+}
+
+// Register adds the Bedrock routes to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	if h.Logger == nil {
+		h.Logger = slog.New(slog.DiscardHandler)
+	}
+	routes := []struct {
+		pattern string
+		fn      handlerFunc
+	}{
+		{"POST /model-import-jobs", h.createModelImportJob},
+		{"GET /model-import-jobs/{jobIdentifier}", h.getModelImportJob},
+		{"GET /model-import-jobs", h.listModelImportJobs},
+		{"GET /imported-models/{modelIdentifier}", h.getImportedModel},
+		{"GET /imported-models", h.listImportedModels},
+		{"DELETE /imported-models/{modelIdentifier}", h.deleteImportedModel},
+		{"POST /tagResource", h.tagResource},
+		{"POST /untagResource", h.untagResource},
+		{"POST /listTagsForResource", h.listTagsForResource},
+	}
+	for _, rt := range routes {
+		mux.Handle(rt.pattern, h.op(rt.fn))
+	}
+}
+
+// op authenticates a request and runs fn, writing any error in Bedrock's shape.
+func (h *Handler) op(fn handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, body, err := h.Authn.Authenticate(r)
+		if err != nil {
+			WriteError(w, h.Logger, err)
+			return
+		}
+		if err := fn(r.Context(), w, r, p, body); err != nil {
+			WriteError(w, h.Logger, err)
+		}
+	})
+}

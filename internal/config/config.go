@@ -1,0 +1,113 @@
+// Package config is strata's configuration file: typed, defaulted, strict
+// (unknown keys are errors) and validated. Flags given on the command line
+// override it.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"regexp"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration. Every field documents its default.
+type Config struct {
+	// Listen is the address to serve on. Default "127.0.0.1:8080".
+	Listen string `yaml:"listen"`
+	// DataDir holds the metadata database, artifacts, keys and buckets.
+	// Default "./strata-data".
+	DataDir string `yaml:"data_dir"`
+	// Region is the AWS region strata answers as, in ARNs and SigV4 scopes.
+	// Default "us-east-1".
+	Region string `yaml:"region"`
+	// TLS serves HTTPS when both files are set. Default: plain HTTP and h2c.
+	TLS TLS `yaml:"tls"`
+	// Log sets the log level ("debug", "info", "warn", "error") and format
+	// ("text" or "json"). Default info, text.
+	Log Log `yaml:"log"`
+}
+
+// TLS names a certificate and key in PEM files.
+type TLS struct {
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Log configures logging.
+type Log struct {
+	Level  string `yaml:"level"`
+	Format string `yaml:"format"`
+}
+
+// Default is the configuration with nothing set.
+var Default = Config{
+	Listen:  "127.0.0.1:8080",
+	DataDir: "./strata-data",
+	Region:  "us-east-1",
+	Log:     Log{Level: "info", Format: "text"},
+}
+
+// maxSize bounds a configuration file.
+const maxSize = 1 << 20
+
+// Load reads a YAML configuration over the defaults. Unknown keys are errors.
+func Load(r io.Reader) (Config, error) {
+	cfg := Default
+	b, err := io.ReadAll(io.LimitReader(r, maxSize+1))
+	if err != nil {
+		return cfg, fmt.Errorf("reading config: %w", err)
+	}
+	if len(b) > maxSize {
+		return cfg, errors.New("config: larger than 1 MiB")
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return cfg, fmt.Errorf("config: %w", err)
+	}
+	return cfg, cfg.Validate()
+}
+
+// LoadFile reads the configuration file at path.
+func LoadFile(path string) (Config, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Default, err
+	}
+	defer f.Close()
+	return Load(f)
+}
+
+var regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]{1,2}$`)
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("config: listen %q: %v", c.Listen, err)
+	}
+	if c.DataDir == "" {
+		return errors.New("config: data_dir is empty")
+	}
+	if !regionRE.MatchString(c.Region) {
+		return fmt.Errorf("config: region %q is not an AWS region name such as us-east-1", c.Region)
+	}
+	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
+		return errors.New("config: tls needs both cert and key")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("config: log.level %q must be debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		return fmt.Errorf("config: log.format %q must be text or json", c.Log.Format)
+	}
+	return nil
+}

@@ -1,0 +1,54 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestLoad(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		wantErr string
+		check   func(t *testing.T, c Config)
+	}{
+		{name: "empty-gives-defaults", yaml: "", check: func(t *testing.T, c Config) {
+			if c != Default {
+				t.Errorf("got %+v, want defaults", c)
+			}
+		}},
+		{name: "overrides", yaml: "listen: 0.0.0.0:9000\nregion: eu-west-1\n", check: func(t *testing.T, c Config) {
+			if c.Listen != "0.0.0.0:9000" || c.Region != "eu-west-1" || c.DataDir != Default.DataDir {
+				t.Errorf("got %+v", c)
+			}
+		}},
+		{name: "unknown-key", yaml: "listne: x\n", wantErr: "not found"},
+		{name: "bad-region", yaml: "region: mars\n", wantErr: "region"},
+		{name: "bad-listen", yaml: "listen: nope\n", wantErr: "listen"},
+		{name: "half-tls", yaml: "tls: {cert: a.pem}\n", wantErr: "tls"},
+		{name: "bad-log-level", yaml: "log: {level: loud}\n", wantErr: "log.level"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Load(strings.NewReader(tc.yaml))
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
+
+func FuzzLoad(f *testing.F) {
+	f.Add("listen: 127.0.0.1:1\n")
+	f.Add("log: {level: debug, format: json}\n")
+	f.Fuzz(func(t *testing.T, s string) {
+		Load(strings.NewReader(s)) // must not panic
+	})
+}

@@ -1,0 +1,363 @@
+package modelimport
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"strata/internal/arn"
+	"strata/internal/iam"
+	"strata/internal/store"
+)
+
+// leaseTime is how long a job's claim lasts without a heartbeat. Another
+// node takes over a job whose lease has run out; this node takes back its
+// own jobs at once after a restart.
+const leaseTime = 30 * time.Second
+
+// Run executes queued import jobs until ctx is done, one at a time, taking
+// over unfinished jobs left by a previous run of this node at start.
+func (s *Service) Run(ctx context.Context) error {
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		for {
+			j, err := s.claim(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				s.log.Error("claiming an import job", "err", err)
+				break
+			}
+			if j == nil {
+				break
+			}
+			s.execute(ctx, j)
+			if ctx.Err() != nil {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		case <-s.wake:
+		}
+	}
+}
+
+// claim takes the lease of the oldest claimable queued job.
+func (s *Service) claim(ctx context.Context) (*Job, error) {
+	queue, _, err := s.o.Store.List(ctx, store.Query{Kind: kindQueue, Ascending: true, Limit: 100})
+	if err != nil {
+		return nil, err
+	}
+	now := s.o.Now().UTC()
+	for _, q := range queue {
+		var ref struct{ Account string }
+		if err := json.Unmarshal(q.Data, &ref); err != nil {
+			return nil, fmt.Errorf("reading queue entry %s: %w", q.ID, err)
+		}
+		r, err := s.o.Store.Get(ctx, store.Key{Kind: KindJob, Account: ref.Account, ID: q.ID})
+		if errors.Is(err, store.ErrNotFound) {
+			s.o.Store.Delete(ctx, q.Key(), 0) // a queue entry without its job
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		j, err := jobFrom(r)
+		if err != nil {
+			return nil, err
+		}
+		if j.Status != StatusInProgress {
+			s.o.Store.Delete(ctx, q.Key(), 0)
+			continue
+		}
+		if j.LeaseOwner != "" && j.LeaseOwner != s.o.NodeID && now.Before(j.LeaseUntil) {
+			continue // another node is running it
+		}
+		resumed := j.LeaseOwner != ""
+		j.LeaseOwner, j.LeaseUntil = s.o.NodeID, now.Add(leaseTime)
+		j.Attempts++
+		j.BytesDone = 0
+		if err := s.save(ctx, j); err != nil {
+			if errors.Is(err, store.ErrConflict) {
+				continue // someone else claimed it first
+			}
+			return nil, err
+		}
+		if resumed {
+			s.log.Info("resuming an interrupted import job", "job", j.ARN, "attempt", j.Attempts)
+		}
+		return j, nil
+	}
+	return nil, nil
+}
+
+// save writes j back with an optimistic version check.
+func (s *Service) save(ctx context.Context, j *Job) error {
+	j.Modified = s.o.Now().UTC()
+	r, err := s.o.Store.Update(ctx, jobRecord(j))
+	if err != nil {
+		return err
+	}
+	j.version = r.Version
+	return nil
+}
+
+// maxAttempts bounds how often an interrupted job is retried before it
+// fails for good.
+const maxAttempts = 3
+
+// execute runs one claimed job to Completed or Failed.
+func (s *Service) execute(ctx context.Context, j *Job) {
+	log := s.log.With("job", j.ARN)
+	if j.Attempts > maxAttempts {
+		s.finish(ctx, j, nil, fmt.Errorf("the import was interrupted %d times; giving up", maxAttempts))
+		return
+	}
+	// Heartbeat the lease and publish progress while the copy runs.
+	var done, total atomic.Int64
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	hbDone := make(chan struct{})
+	go func() {
+		defer close(hbDone)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-runCtx.Done():
+				return
+			case <-t.C:
+				j.BytesDone, j.BytesTotal = done.Load(), total.Load()
+				j.LeaseUntil = s.o.Now().UTC().Add(leaseTime)
+				if err := s.save(runCtx, j); err != nil && runCtx.Err() == nil {
+					log.Warn("lost the import job's lease", "err", err)
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	m, err := s.importModel(runCtx, j, &done, &total)
+	cancel()
+	<-hbDone
+	if ctx.Err() != nil {
+		return // shutting down: the job stays InProgress and resumes on restart
+	}
+	j.BytesDone, j.BytesTotal = done.Load(), total.Load()
+	s.finish(ctx, j, m, err)
+}
+
+// finish records the job's outcome. A completed job and its model are
+// written in one transaction, so the model appears exactly when the job
+// completes.
+func (s *Service) finish(ctx context.Context, j *Job, m *Model, jobErr error) {
+	log := s.log.With("job", j.ARN)
+	// Re-read: the heartbeat may have bumped the version.
+	r, err := s.o.Store.Get(ctx, store.Key{Kind: KindJob, Account: j.Account, ID: j.ID})
+	if err != nil {
+		log.Error("reading the job to finish it", "err", err)
+		return
+	}
+	cur, err := jobFrom(r)
+	if err != nil {
+		log.Error("reading the job to finish it", "err", err)
+		return
+	}
+	now := s.o.Now().UTC()
+	cur.Modified, cur.Ended, cur.LeaseOwner, cur.LeaseUntil = now, now, "", time.Time{}
+	cur.BytesDone, cur.BytesTotal = j.BytesDone, j.BytesTotal
+	qk := store.Key{Kind: kindQueue, ID: j.ID}
+	ops := []store.Op{{Delete: &qk}}
+	if jobErr == nil {
+		cur.Status = StatusCompleted
+		cur.ImportedModelARN = m.ARN
+		m.Created = now
+		mr := modelRecord(m)
+		ops = append(ops, store.Op{Create: &mr})
+	} else {
+		cur.Status = StatusFailed
+		cur.FailureMessage = failureMessage(jobErr)
+		if m != nil {
+			s.deleteFiles(ctx, m)
+		}
+	}
+	jr := jobRecord(cur)
+	ops = append(ops, store.Op{Update: &jr})
+	if err := s.o.Store.Apply(ctx, ops); err != nil {
+		if jobErr == nil {
+			if ce, ok := errors.AsType[*store.ConflictError](err); ok && ce.Field == "name" {
+				s.deleteFiles(ctx, m)
+				s.finish(ctx, j, nil, &ValidationError{Msg: "an imported model named " + j.ImportedModelName + " was created while this job ran"})
+				return
+			}
+		}
+		log.Error("recording the job's outcome", "err", err)
+		return
+	}
+	if jobErr != nil {
+		log.Warn("import job failed", "reason", cur.FailureMessage)
+	} else {
+		log.Info("import job completed", "model", m.ARN, "bytes", m.TotalBytes)
+	}
+}
+
+func failureMessage(err error) string {
+	if v, ok := errors.AsType[*ValidationError](err); ok {
+		return v.Msg
+	}
+	if d, ok := errors.AsType[*iam.DeniedError](err); ok {
+		return "Access denied while reading the model data source: " + d.Error()
+	}
+	return "The import failed: " + err.Error()
+}
+
+func (s *Service) deleteFiles(ctx context.Context, m *Model) {
+	for _, f := range m.Files {
+		s.o.Artifacts.Delete(ctx, f.BlobKey)
+	}
+	s.o.Artifacts.Delete(ctx, manifestKey(m.Account, m.ID))
+}
+
+// importModel reads the source as the job's role, validates it, and copies
+// every file hashed and encrypted into the artifact store.
+func (s *Service) importModel(ctx context.Context, j *Job, done, total *atomic.Int64) (*Model, error) {
+	role, err := s.o.Directory.GetRole(ctx, j.RoleARN)
+	if err != nil {
+		return nil, &ValidationError{Msg: fmt.Sprintf("the role %s could not be read: %v", j.RoleARN, err)}
+	}
+	sess, err := iam.AssumeRoleAsService(ctx, s.o.Authorizer, role, "bedrock.amazonaws.com", j.Account, j.ARN, "import-"+j.ID)
+	if err != nil {
+		return nil, &ValidationError{Msg: "Bedrock could not assume the role " + j.RoleARN + ": " + err.Error()}
+	}
+	loc, err := ParseURI(j.SourceURI)
+	if err != nil {
+		return nil, &ValidationError{Msg: err.Error()}
+	}
+	var src Source
+	if loc.Scheme == "s3" {
+		if err := s.o.Authorizer.Authorize(ctx, iam.Request{Principal: sess, Action: "s3:ListBucket",
+			Resource: arn.S3(loc.Bucket, ""), ResourceAccount: s.o.BucketOwner}); err != nil {
+			return nil, err
+		}
+		src = DirSource(loc.Bucket, filepath.Join(s.o.BucketsDir, loc.Bucket, filepath.FromSlash(loc.Prefix)))
+	} else {
+		src = DirSource("", loc.Prefix)
+	}
+	files, err := src.List(ctx)
+	if err != nil {
+		return nil, &ValidationError{Msg: fmt.Sprintf("the source %s cannot be listed: %v", j.SourceURI, err)}
+	}
+	if len(files) == 0 {
+		return nil, &ValidationError{Msg: "the source " + j.SourceURI + " holds no files"}
+	}
+	if loc.Scheme == "s3" {
+		for _, f := range files {
+			if err := s.o.Authorizer.Authorize(ctx, iam.Request{Principal: sess, Action: "s3:GetObject",
+				Resource: arn.S3(loc.Bucket, bucketObjectKey(loc, f)), ResourceAccount: s.o.BucketOwner}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	v, err := Validate(ctx, src, files, s.o.Limits)
+	if err != nil {
+		return nil, err
+	}
+	total.Store(v.TotalBytes)
+	modelARN := arn.Bedrock(s.o.Region, j.Account, "imported-model", j.ImportedModelID)
+	encCtx := map[string]string{"aws:bedrock:arn": modelARN}
+	key, wrapped, err := s.o.Keys.DataKey(ctx, j.KMSKeyARN, encCtx)
+	if err != nil {
+		return nil, fmt.Errorf("making the model's data key under %s: %w", j.KMSKeyARN, err)
+	}
+	defer clear(key)
+	cfg, _ := json.Marshal(v.Config)
+	m := &Model{
+		ARN: modelARN, ID: j.ImportedModelID, Name: j.ImportedModelName, Account: j.Account,
+		JobName: j.Name, JobARN: j.ARN, SourceURI: j.SourceURI, Architecture: v.Architecture,
+		Instruct: v.Instruct, KMSKeyARN: j.KMSKeyARN, WrappedKey: wrapped, TotalBytes: v.TotalBytes,
+		Config: cfg, ModelUnits: modelUnits(v.TotalBytes), Tags: j.ModelTags,
+	}
+	for _, f := range files {
+		mf, err := s.copyFile(ctx, src, f, m, key, done)
+		m.Files = append(m.Files, mf)
+		if err != nil {
+			return m, fmt.Errorf("copying %s: %w", f.Name, err)
+		}
+	}
+	manifest, _ := json.MarshalIndent(struct {
+		Model string         `json:"model"`
+		Files []ManifestFile `json:"files"`
+	}{m.ARN, m.Files}, "", "  ")
+	if _, err := s.o.Artifacts.Put(ctx, manifestKey(m.Account, m.ID), bytesReader(manifest)); err != nil {
+		return m, fmt.Errorf("writing the manifest: %w", err)
+	}
+	return m, nil
+}
+
+// modelUnits estimates Bedrock's custom model units per copy from size:
+// one unit per started 10 GB of weights.
+func modelUnits(size int64) int { return int(size/10_000_000_000) + 1 }
+
+// copyFile streams one file through SHA-256 and encryption into the
+// artifact store, in constant memory.
+func (s *Service) copyFile(ctx context.Context, src Source, f FileInfo, m *Model, key []byte, done *atomic.Int64) (ManifestFile, error) {
+	mf := ManifestFile{Name: f.Name, Size: f.Size, BlobKey: fileKey(m.Account, m.ID, f.Name)}
+	obj, err := src.Open(ctx, f)
+	if err != nil {
+		return mf, err
+	}
+	defer obj.Close()
+	h := sha256.New()
+	pr, pw := io.Pipe()
+	go func() {
+		enc, err := s.o.Keys.EncryptStream(pw, key, []byte(m.ARN+"/"+f.Name))
+		if err != nil {
+			pw.CloseWithError(err)
+			return
+		}
+		r := io.TeeReader(&ctxReader{ctx: ctx, r: obj, done: done}, h)
+		n, err := io.Copy(enc, r)
+		if err == nil && n != f.Size {
+			err = fmt.Errorf("read %d bytes, the source listed %d (the file changed during the import)", n, f.Size)
+		}
+		if err == nil {
+			err = enc.Close()
+		}
+		pw.CloseWithError(err)
+	}()
+	_, err = s.o.Artifacts.Put(ctx, mf.BlobKey, pr)
+	pr.CloseWithError(err) // unblock the writer if Put stopped early
+	if err != nil {
+		return mf, err
+	}
+	mf.SHA256 = hex.EncodeToString(h.Sum(nil))
+	return mf, nil
+}
+
+// ctxReader stops a copy when ctx is done and counts progress.
+type ctxReader struct {
+	ctx  context.Context
+	r    io.Reader
+	done *atomic.Int64
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	n, err := c.r.Read(p)
+	c.done.Add(int64(n))
+	return n, err
+}

@@ -1,0 +1,484 @@
+package modelimport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"strata/internal/apierr"
+	"strata/internal/arn"
+	"strata/internal/iam"
+	"strata/internal/store"
+)
+
+// Artifacts is where imported files are kept; blob.Store satisfies it.
+type Artifacts interface {
+	Put(ctx context.Context, key string, r io.Reader) (int64, error)
+	Delete(ctx context.Context, key string) error
+}
+
+// Keys makes per-model data keys under customer keys; the kms key ring
+// satisfies it through a small adapter.
+type Keys interface {
+	// ResolveKey returns the ARN of keyID (an id, ARN or alias) in account,
+	// or of the account's default key for imports when keyID is "".
+	ResolveKey(ctx context.Context, account, keyID string) (keyARN string, err error)
+	// DataKey returns a fresh 256-bit data key, and that key wrapped under
+	// keyARN and bound to encCtx.
+	DataKey(ctx context.Context, keyARN string, encCtx map[string]string) (plaintext, wrapped []byte, err error)
+	// EncryptStream returns a writer that encrypts into w under key, bound to aad.
+	EncryptStream(w io.Writer, key, aad []byte) (io.WriteCloser, error)
+}
+
+// Options configures a Service.
+type Options struct {
+	Store      store.Store    // non-nil
+	Artifacts  Artifacts      // non-nil
+	Keys       Keys           // non-nil
+	Authorizer iam.Authorizer // non-nil
+	Directory  *iam.Directory // non-nil: roles for reading sources
+	// BucketsDir holds embedded-mode buckets: s3://B/P/ is BucketsDir/B/P/.
+	BucketsDir string
+	// BucketOwner owns the embedded buckets (the root account).
+	BucketOwner string
+	Region      string       // e.g. "us-east-1"
+	NodeID      string       // identifies this process's node across restarts
+	Limits      Limits       // zero means Bedrock's limits
+	Logger      *slog.Logger // nil means discard
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service runs Custom Model Import.
+type Service struct {
+	o    Options
+	log  *slog.Logger
+	wake chan struct{}
+}
+
+// New returns a Service. Call Run to execute jobs.
+func New(o Options) *Service {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	o.Limits = o.Limits.withDefaults()
+	return &Service{o: o, log: o.Logger, wake: make(chan struct{}, 1)}
+}
+
+// CreateJobInput is CreateModelImportJob's request.
+type CreateJobInput struct {
+	JobName            string
+	ImportedModelName  string
+	RoleARN            string
+	SourceURI          string
+	ClientRequestToken string
+	KMSKeyID           string
+	JobTags            []Tag
+	ModelTags          []Tag
+	VPCConfig          json.RawMessage
+}
+
+var (
+	nameRE  = regexp.MustCompile(`^[a-zA-Z0-9](-*[a-zA-Z0-9\+\-\.])*$`)
+	tokenRE = regexp.MustCompile(`^[a-zA-Z0-9](-*[a-zA-Z0-9])*$`)
+)
+
+func validateName(field, v string) error {
+	if v == "" {
+		return apierr.New(apierr.Validation, "1 validation error detected: Value at '%s' failed to satisfy constraint: Member must not be null", field)
+	}
+	if len(v) > 63 || !nameRE.MatchString(v) {
+		return apierr.New(apierr.Validation, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9\\+\\-\\.])*$ and have length less than or equal to 63", v, field)
+	}
+	return nil
+}
+
+func validateTags(field string, tags []Tag) error {
+	if len(tags) > 200 {
+		return apierr.New(apierr.TooManyTags, "%s has more than 200 tags", field)
+	}
+	seen := map[string]bool{}
+	for _, t := range tags {
+		if t.Key == "" || len(t.Key) > 128 || len(t.Value) > 256 {
+			return apierr.New(apierr.Validation, "%s: tag keys must be 1-128 characters and values at most 256", field)
+		}
+		if seen[t.Key] {
+			return apierr.New(apierr.Validation, "%s: duplicate tag key %q", field, t.Key)
+		}
+		seen[t.Key] = true
+	}
+	return nil
+}
+
+func (s *Service) authorize(ctx context.Context, p *iam.Principal, action, resource string, extra map[string][]string) error {
+	err := s.o.Authorizer.Authorize(ctx, iam.Request{Principal: p, Action: action, Resource: resource, Context: extra})
+	if err != nil {
+		if d, ok := errors.AsType[*iam.DeniedError](err); ok {
+			return apierr.Wrap(apierr.AccessDenied, err, d.Error())
+		}
+		return err
+	}
+	return nil
+}
+
+// CreateJob starts an import job and returns it. With a client request
+// token already used for the same request, it returns the existing job.
+func (s *Service) CreateJob(ctx context.Context, p *iam.Principal, in CreateJobInput) (*Job, error) {
+	if err := validateName("jobName", in.JobName); err != nil {
+		return nil, err
+	}
+	if err := validateName("importedModelName", in.ImportedModelName); err != nil {
+		return nil, err
+	}
+	if in.ClientRequestToken != "" && (len(in.ClientRequestToken) > 256 || !tokenRE.MatchString(in.ClientRequestToken)) {
+		return nil, apierr.New(apierr.Validation, "clientRequestToken must match ^[a-zA-Z0-9](-*[a-zA-Z0-9])*$ and be at most 256 characters")
+	}
+	if err := validateTags("jobTags", in.JobTags); err != nil {
+		return nil, err
+	}
+	if err := validateTags("importedModelTags", in.ModelTags); err != nil {
+		return nil, err
+	}
+	if in.SourceURI == "" {
+		return nil, apierr.New(apierr.Validation, "modelDataSource.s3DataSource.s3Uri is required")
+	}
+	loc, err := ParseURI(in.SourceURI)
+	if err != nil {
+		return nil, apierr.New(apierr.Validation, "modelDataSource.s3DataSource.s3Uri: %v", err)
+	}
+	if in.RoleARN == "" {
+		return nil, apierr.New(apierr.Validation, "roleArn is required")
+	}
+	id := arn.NewID()
+	jobARN := arn.Bedrock(s.o.Region, p.Account, "model-import-job", id)
+	if err := s.authorize(ctx, p, "bedrock:CreateModelImportJob", jobARN, nil); err != nil {
+		return nil, err
+	}
+	if in.ClientRequestToken != "" {
+		r, err := s.o.Store.GetByToken(ctx, KindJob, p.Account, in.ClientRequestToken)
+		if err == nil {
+			j, err := jobFrom(r)
+			if err != nil {
+				return nil, err
+			}
+			if j.Name != in.JobName || j.ImportedModelName != in.ImportedModelName || j.SourceURI != in.SourceURI || j.RoleARN != in.RoleARN {
+				return nil, apierr.New(apierr.Conflict, "The clientRequestToken was already used for a different request")
+			}
+			return j, nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+	}
+	role, err := s.o.Directory.GetRole(ctx, in.RoleARN)
+	if errors.Is(err, iam.ErrNoSuchEntity) {
+		return nil, apierr.New(apierr.Validation, "The role %s does not exist", in.RoleARN)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if role.Account != p.Account {
+		return nil, apierr.New(apierr.Validation, "The role %s is in another account; a role passed to a job must be in the caller's account", in.RoleARN)
+	}
+	if err := s.authorize(ctx, p, "iam:PassRole", role.ARN, map[string][]string{
+		"iam:passedtoservice": {"bedrock.amazonaws.com"}, "iam:associatedresourcearn": {jobARN},
+	}); err != nil {
+		return nil, err
+	}
+	// The service must be able to assume the role for this job.
+	if _, err := iam.AssumeRoleAsService(ctx, s.o.Authorizer, role, "bedrock.amazonaws.com", p.Account, jobARN, "check"); err != nil {
+		return nil, apierr.New(apierr.Validation, "Bedrock cannot assume the role %s: its trust policy does not allow bedrock.amazonaws.com to call sts:AssumeRole for this job", role.ARN)
+	}
+	if loc.Scheme == "file" {
+		if err := s.authorize(ctx, p, "strata:ImportLocalPath", "arn:aws:strata:::local-path"+loc.Prefix, nil); err != nil {
+			return nil, err
+		}
+	}
+	keyARN, err := s.o.Keys.ResolveKey(ctx, p.Account, in.KMSKeyID)
+	if err != nil {
+		return nil, apierr.Wrap(apierr.Validation, err, fmt.Sprintf("importedModelKmsKeyId %q: %v", in.KMSKeyID, err))
+	}
+	if _, err := s.o.Store.GetByName(ctx, KindModel, p.Account, in.ImportedModelName); err == nil {
+		return nil, apierr.New(apierr.Conflict, "An imported model named %s already exists", in.ImportedModelName)
+	}
+	now := s.o.Now().UTC()
+	j := &Job{
+		ARN: jobARN, ID: id, Name: in.JobName, Account: p.Account,
+		ImportedModelName: in.ImportedModelName, ImportedModelID: arn.NewID(),
+		RoleARN: role.ARN, SourceURI: in.SourceURI, Status: StatusInProgress,
+		Created: now, Modified: now, KMSKeyID: in.KMSKeyID, KMSKeyARN: keyARN,
+		Tags: in.JobTags, ModelTags: in.ModelTags, VPCConfig: in.VPCConfig, CreatedBy: p.ARN,
+	}
+	rec := jobRecord(j)
+	rec.Token = in.ClientRequestToken
+	queue := store.Record{Kind: kindQueue, ID: j.ID, Data: []byte(`{"account":"` + j.Account + `"}`), Created: now}
+	if err := s.o.Store.Apply(ctx, []store.Op{{Create: &rec}, {Create: &queue}}); err != nil {
+		if ce, ok := errors.AsType[*store.ConflictError](err); ok && ce.Field == "name" {
+			return nil, apierr.New(apierr.Conflict, "A model import job named %s already exists", in.JobName)
+		}
+		return nil, err
+	}
+	j.version = 1
+	s.log.Info("import job created", "job", j.ARN, "model", j.ImportedModelName, "source", j.SourceURI, "by", p.ARN)
+	s.Wake()
+	return j, nil
+}
+
+// Wake makes the runner look for work now.
+func (s *Service) Wake() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// resolve finds a record of kind by name or ARN in the caller's account.
+// Another account's resource is reported as not found.
+func (s *Service) resolve(ctx context.Context, p *iam.Principal, kind, ident, what string) (store.Record, error) {
+	var r store.Record
+	var err error
+	if strings.HasPrefix(ident, "arn:") {
+		r, err = s.o.Store.GetByARN(ctx, ident)
+		if err == nil && (r.Kind != kind || r.Account != p.Account) {
+			err = store.ErrNotFound
+		}
+	} else {
+		r, err = s.o.Store.GetByName(ctx, kind, p.Account, ident)
+		if errors.Is(err, store.ErrNotFound) {
+			// Bedrock also accepts the bare id.
+			r, err = s.o.Store.Get(ctx, store.Key{Kind: kind, Account: p.Account, ID: ident})
+		}
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return r, apierr.New(apierr.NotFound, "The %s %s could not be found.", what, ident)
+	}
+	return r, err
+}
+
+// GetJob returns a job by name or ARN.
+func (s *Service) GetJob(ctx context.Context, p *iam.Principal, ident string) (*Job, error) {
+	r, err := s.resolve(ctx, p, KindJob, ident, "model import job")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, p, "bedrock:GetModelImportJob", r.ARN, nil); err != nil {
+		return nil, err
+	}
+	return jobFrom(r)
+}
+
+// ListInput filters and pages List calls.
+type ListInput struct {
+	NameContains  string
+	Status        string
+	CreatedAfter  time.Time
+	CreatedBefore time.Time
+	Ascending     bool
+	MaxResults    int
+	NextToken     string
+}
+
+func (s *Service) list(ctx context.Context, p *iam.Principal, kind, action string, in ListInput) ([]store.Record, string, error) {
+	if err := s.authorize(ctx, p, action, "*", nil); err != nil {
+		return nil, "", err
+	}
+	if in.MaxResults < 0 || in.MaxResults > 1000 {
+		return nil, "", apierr.New(apierr.Validation, "maxResults must be between 1 and 1000")
+	}
+	recs, next, err := s.o.Store.List(ctx, store.Query{Kind: kind, Account: p.Account, NameContains: in.NameContains,
+		Status: in.Status, CreatedAfter: in.CreatedAfter, CreatedBefore: in.CreatedBefore,
+		Ascending: in.Ascending, Limit: in.MaxResults, PageToken: in.NextToken})
+	if errors.Is(err, store.ErrBadPageToken) {
+		return nil, "", apierr.New(apierr.Validation, "Invalid nextToken")
+	}
+	return recs, next, err
+}
+
+// ListJobs lists the caller's jobs.
+func (s *Service) ListJobs(ctx context.Context, p *iam.Principal, in ListInput) ([]*Job, string, error) {
+	switch in.Status {
+	case "", StatusInProgress, StatusCompleted, StatusFailed:
+	default:
+		return nil, "", apierr.New(apierr.Validation, "statusEquals must be InProgress, Completed or Failed")
+	}
+	recs, next, err := s.list(ctx, p, KindJob, "bedrock:ListModelImportJobs", in)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]*Job, 0, len(recs))
+	for _, r := range recs {
+		j, err := jobFrom(r)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, j)
+	}
+	return out, next, nil
+}
+
+// GetModel returns an imported model by name, id or ARN.
+func (s *Service) GetModel(ctx context.Context, p *iam.Principal, ident string) (*Model, error) {
+	r, err := s.resolve(ctx, p, KindModel, ident, "imported model")
+	if err != nil {
+		return nil, err
+	}
+	if err := s.authorize(ctx, p, "bedrock:GetImportedModel", r.ARN, nil); err != nil {
+		return nil, err
+	}
+	return modelFrom(r)
+}
+
+// ListModels lists the caller's imported models.
+func (s *Service) ListModels(ctx context.Context, p *iam.Principal, in ListInput) ([]*Model, string, error) {
+	in.Status = ""
+	recs, next, err := s.list(ctx, p, KindModel, "bedrock:ListImportedModels", in)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]*Model, 0, len(recs))
+	for _, r := range recs {
+		m, err := modelFrom(r)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, m)
+	}
+	return out, next, nil
+}
+
+// DeleteModel deletes an imported model and its artifacts. The record goes
+// first, so the model is never visible with its files half gone.
+func (s *Service) DeleteModel(ctx context.Context, p *iam.Principal, ident string) error {
+	r, err := s.resolve(ctx, p, KindModel, ident, "imported model")
+	if err != nil {
+		return err
+	}
+	if err := s.authorize(ctx, p, "bedrock:DeleteImportedModel", r.ARN, nil); err != nil {
+		return err
+	}
+	m, err := modelFrom(r)
+	if err != nil {
+		return err
+	}
+	if err := s.o.Store.Delete(ctx, r.Key(), r.Version); err != nil {
+		if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrConflict) {
+			return apierr.New(apierr.Conflict, "The imported model %s changed while it was being deleted; try again", ident)
+		}
+		return err
+	}
+	for _, f := range m.Files {
+		if err := s.o.Artifacts.Delete(ctx, f.BlobKey); err != nil {
+			s.log.Warn("deleting model artifact", "model", m.ARN, "key", f.BlobKey, "err", err)
+		}
+	}
+	s.o.Artifacts.Delete(ctx, manifestKey(m.Account, m.ID))
+	s.log.Info("imported model deleted", "model", m.ARN, "by", p.ARN)
+	return nil
+}
+
+// Tags returns a job's or model's tags.
+func (s *Service) Tags(ctx context.Context, p *iam.Principal, resourceARN string) ([]Tag, error) {
+	r, err := s.taggable(ctx, p, resourceARN, "bedrock:ListTagsForResource")
+	if err != nil {
+		return nil, err
+	}
+	if r.Kind == KindJob {
+		j, err := jobFrom(r)
+		if err != nil {
+			return nil, err
+		}
+		return j.Tags, nil
+	}
+	m, err := modelFrom(r)
+	if err != nil {
+		return nil, err
+	}
+	return m.Tags, nil
+}
+
+func (s *Service) taggable(ctx context.Context, p *iam.Principal, resourceARN, action string) (store.Record, error) {
+	r, err := s.o.Store.GetByARN(ctx, resourceARN)
+	if err != nil || (r.Kind != KindJob && r.Kind != KindModel) || r.Account != p.Account {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return r, err
+		}
+		return r, apierr.New(apierr.NotFound, "The resource %s could not be found.", resourceARN)
+	}
+	if err := s.authorize(ctx, p, action, r.ARN, nil); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// UpdateTags adds tags to (or, with remove, removes tag keys from) a job
+// or model.
+func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN string, add []Tag, remove []string) error {
+	action := "bedrock:TagResource"
+	if remove != nil {
+		action = "bedrock:UntagResource"
+	}
+	if err := validateTags("tags", add); err != nil {
+		return err
+	}
+	for range 5 { // retry optimistic-concurrency conflicts
+		r, err := s.taggable(ctx, p, resourceARN, action)
+		if err != nil {
+			return err
+		}
+		var doc map[string]any
+		if err := json.Unmarshal(r.Data, &doc); err != nil {
+			return err
+		}
+		var tags []Tag
+		if b, _ := json.Marshal(doc["tags"]); b != nil {
+			json.Unmarshal(b, &tags)
+		}
+		tags = mergeTags(tags, add, remove)
+		if len(tags) > 200 {
+			return apierr.New(apierr.TooManyTags, "A resource can have at most 200 tags")
+		}
+		doc["tags"] = tags
+		r.Data, _ = json.Marshal(doc)
+		if _, err := s.o.Store.Update(ctx, r); errors.Is(err, store.ErrConflict) {
+			continue
+		} else {
+			return err
+		}
+	}
+	return apierr.New(apierr.Conflict, "The resource %s is being changed; try again", resourceARN)
+}
+
+func mergeTags(tags, add []Tag, remove []string) []Tag {
+	drop := map[string]bool{}
+	for _, k := range remove {
+		drop[k] = true
+	}
+	for _, t := range add {
+		drop[t.Key] = true
+	}
+	var out []Tag
+	for _, t := range tags {
+		if !drop[t.Key] {
+			out = append(out, t)
+		}
+	}
+	return append(out, add...)
+}
+
+func manifestKey(account, modelID string) string {
+	return filepath.ToSlash(filepath.Join("imported-models", account, modelID, "manifest.json"))
+}
+
+func fileKey(account, modelID, name string) string {
+	return "imported-models/" + account + "/" + modelID + "/files/" + name + ".enc"
+}

@@ -1,0 +1,102 @@
+// Package server runs strata's HTTP listener: HTTP/1.1 and unencrypted
+// HTTP/2 (h2c) on one port, optional TLS, request ids, access logs, panic
+// recovery and graceful shutdown.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Options configures Serve.
+type Options struct {
+	Handler  http.Handler // non-nil
+	Logger   *slog.Logger // nil means discard
+	TLSCert  string       // PEM files; both empty means plain HTTP + h2c
+	TLSKey   string
+	Shutdown time.Duration // grace period; 0 means 15s
+}
+
+// Serve serves on ln until ctx is done, then shuts down gracefully.
+func Serve(ctx context.Context, ln net.Listener, o Options) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	srv := &http.Server{
+		Handler:           withRequestID(recoverer(log, o.Handler)),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		Protocols:         new(http.Protocols),
+	}
+	srv.Protocols.SetHTTP1(true)
+	srv.Protocols.SetHTTP2(true)
+	srv.Protocols.SetUnencryptedHTTP2(true) // the JS SDK's runtime client speaks h2c
+	errc := make(chan error, 1)
+	go func() {
+		var err error
+		if o.TLSCert != "" || o.TLSKey != "" {
+			err = srv.ServeTLS(ln, o.TLSCert, o.TLSKey)
+		} else {
+			err = srv.Serve(ln)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		errc <- err
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	grace := o.Shutdown
+	if grace == 0 {
+		grace = 15 * time.Second
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("shutting down: %w", err)
+	}
+	return <-errc
+}
+
+// withRequestID gives every response an x-amzn-RequestId, as AWS does.
+func withRequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [16]byte
+		rand.Read(b[:])
+		id := hex.EncodeToString(b[:4]) + "-" + hex.EncodeToString(b[4:6]) + "-" + hex.EncodeToString(b[6:8]) + "-" + hex.EncodeToString(b[8:10]) + "-" + hex.EncodeToString(b[10:])
+		w.Header().Set("X-Amzn-Requestid", id)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverer turns a handler panic into a 500 and a log line.
+func recoverer(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("handler panic", "path", r.URL.Path, "panic", fmt.Sprint(v))
+				w.Header().Set("X-Amzn-ErrorType", "InternalServerException")
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusInternalServerError)
+				w.Write([]byte(`{"message":"An internal error occurred."}`))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
