@@ -32,6 +32,7 @@ const (
 	ResourceInUse
 	RequestTooLarge
 	ExpiredToken
+	UnknownOperation
 )
 
 var names = [...]string{
@@ -54,6 +55,7 @@ var names = [...]string{
 	ResourceInUse:         "ResourceInUseException",
 	RequestTooLarge:       "ValidationException",
 	ExpiredToken:          "ExpiredTokenException",
+	UnknownOperation:      "UnknownOperationException",
 }
 
 // String returns the AWS error type of k.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"strata/internal/arn"
+	"strata/internal/auth"
 	"strata/internal/store"
 )
 
@@ -121,8 +122,11 @@ func (d *Directory) RootAccount(ctx context.Context) (string, error) {
 
 // Bootstrap creates, on first start, the root account, an admin user with
 // an access key and the BedrockModelImportRole service role, all in one
-// transaction; on later starts it returns what exists.
-func (d *Directory) Bootstrap(ctx context.Context) (Bootstrap, error) {
+// transaction; on later starts it returns what exists. On first start it
+// calls persist with the new secret before committing, so the secret is
+// never lost: if persist fails nothing is created, and if the process dies
+// after persist the next start makes a new one.
+func (d *Directory) Bootstrap(ctx context.Context, persist func(Bootstrap) error) (Bootstrap, error) {
 	if acct, err := d.RootAccount(ctx); err == nil {
 		b := Bootstrap{Account: acct, UserName: AdminUserName, UserARN: arn.IAM(acct, "user/"+AdminUserName),
 			RoleARN: arn.IAM(acct, "role/"+ImportRoleName)}
@@ -146,6 +150,11 @@ func (d *Directory) Bootstrap(ctx context.Context) (Bootstrap, error) {
 	if err != nil {
 		return Bootstrap{}, err
 	}
+	b := Bootstrap{Account: acct, UserName: AdminUserName, UserARN: user.ARN, AccessKeyID: akid,
+		SecretAccessKey: secret, RoleARN: role.ARN, Created: true}
+	if err := persist(b); err != nil {
+		return Bootstrap{}, fmt.Errorf("saving the first access key: %w", err)
+	}
 	err = d.st.Apply(ctx, []store.Op{
 		{Create: &store.Record{Kind: kindInstall, ID: "root", Data: inst}},
 		{Create: &user}, {Create: &key}, {Create: &role},
@@ -153,12 +162,11 @@ func (d *Directory) Bootstrap(ctx context.Context) (Bootstrap, error) {
 	if err != nil {
 		return Bootstrap{}, fmt.Errorf("creating the root account: %w", err)
 	}
-	return Bootstrap{Account: acct, UserName: AdminUserName, UserARN: user.ARN, AccessKeyID: akid,
-		SecretAccessKey: secret, RoleARN: role.ARN, Created: true}, nil
+	return b, nil
 }
 
 func newEntityID(prefix string) string {
-	b := make([]byte, 10)
+	b := make([]byte, 11)
 	rand.Read(b)
 	return prefix + strings.ToUpper(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b))[:17]
 }
@@ -189,10 +197,7 @@ func (d *Directory) roleRecord(account, name, trust string, policies map[string]
 }
 
 func (d *Directory) accessKeyRecord(ctx context.Context, account, userID, userName string) (store.Record, string, string, error) {
-	akid := newEntityID("AKIA")[:20]
-	sb := make([]byte, 30)
-	rand.Read(sb)
-	secret := base64Secret(sb)
+	akid, secret := auth.NewAccessKey()
 	sealed, err := d.sealer.Seal(ctx, []byte(secret), []byte("iam-access-key:"+akid))
 	if err != nil {
 		return store.Record{}, "", "", fmt.Errorf("sealing access key: %w", err)
@@ -200,17 +205,6 @@ func (d *Directory) accessKeyRecord(ctx context.Context, account, userID, userNa
 	data, _ := json.Marshal(keyDoc{Account: account, UserID: userID, UserName: userName, SealedSecret: sealed, Status: "Active"})
 	// Access keys are looked up by id alone, so they live under account "".
 	return store.Record{Kind: kindAccessKey, ID: akid, Status: "Active", Data: data}, akid, secret, nil
-}
-
-// base64Secret renders 30 random bytes as a 40-character AWS-style secret.
-func base64Secret(b []byte) string {
-	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
-	out := make([]byte, 0, 40)
-	for i := 0; i+2 < len(b); i += 3 {
-		n := uint(b[i])<<16 | uint(b[i+1])<<8 | uint(b[i+2])
-		out = append(out, alphabet[n>>18&63], alphabet[n>>12&63], alphabet[n>>6&63], alphabet[n&63])
-	}
-	return string(out)
 }
 
 // CreateUser adds a user with inline policies to account.

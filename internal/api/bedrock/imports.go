@@ -42,15 +42,15 @@ type modelDataSource struct {
 
 func (h *Handler) createModelImportJob(ctx context.Context, w http.ResponseWriter, r *http.Request, p *iam.Principal, body []byte) error {
 	var in struct {
-		JobName               string          `json:"jobName"`
-		ImportedModelName     string          `json:"importedModelName"`
-		RoleArn               string          `json:"roleArn"`
+		JobName               string           `json:"jobName"`
+		ImportedModelName     string           `json:"importedModelName"`
+		RoleArn               string           `json:"roleArn"`
 		ModelDataSource       *modelDataSource `json:"modelDataSource"`
-		JobTags               []tagJSON       `json:"jobTags"`
-		ImportedModelTags     []tagJSON       `json:"importedModelTags"`
-		ClientRequestToken    string          `json:"clientRequestToken"`
-		VpcConfig             json.RawMessage `json:"vpcConfig"`
-		ImportedModelKmsKeyId string          `json:"importedModelKmsKeyId"`
+		JobTags               []tagJSON        `json:"jobTags"`
+		ImportedModelTags     []tagJSON        `json:"importedModelTags"`
+		ClientRequestToken    string           `json:"clientRequestToken"`
+		VpcConfig             json.RawMessage  `json:"vpcConfig"`
+		ImportedModelKmsKeyId string           `json:"importedModelKmsKeyId"`
 	}
 	if err := decode(body, &in); err != nil {
 		return err

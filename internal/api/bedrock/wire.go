@@ -45,6 +45,7 @@ var status = map[apierr.Kind]int{
 	apierr.ResourceInUse:         400,
 	apierr.RequestTooLarge:       413,
 	apierr.ExpiredToken:          403,
+	apierr.UnknownOperation:      404,
 }
 
 // WriteError writes err in Bedrock's error shape. Authentication failures
@@ -158,4 +159,3 @@ func sortOrder(r *http.Request) (ascending bool, err error) {
 		return false, apierr.New(apierr.Validation, "sortOrder must be Ascending or Descending, not %q", so)
 	}
 }
-
