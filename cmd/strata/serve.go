@@ -20,6 +20,8 @@ import (
 	"strata/internal/iam"
 	"strata/internal/modelimport"
 	"strata/internal/server"
+	"strata/internal/store"
+	"strata/internal/store/postgres"
 	"strata/internal/store/sqlite"
 )
 
@@ -48,6 +50,7 @@ func runServe(ctx context.Context, args []string) error {
 	dataDir := fs.String("data-dir", "", "data directory (default "+config.Default.DataDir+")")
 	listen := fs.String("listen", "", "address to listen on (default "+config.Default.Listen+"; port 0 picks one)")
 	region := fs.String("region", "", "AWS region to answer as (default "+config.Default.Region+")")
+	metadataURL := fs.String("metadata-url", "", "postgres:// URL of a shared metadata database (default: SQLite in the data dir)")
 	demo := fs.Bool("demo", false, "generate and import a small demo model once serving")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -67,6 +70,9 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	if *region != "" {
 		cfg.Region = *region
+	}
+	if *metadataURL != "" {
+		cfg.MetadataURL = *metadataURL
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
@@ -120,7 +126,7 @@ func runServe(ctx context.Context, args []string) error {
 type app struct {
 	cfg     config.Config
 	log     *slog.Logger
-	db      *sqlite.DB
+	db      store.Store
 	blobs   *localfs.Store
 	keys    *keyRing
 	dir     *iam.Directory
@@ -140,7 +146,12 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	}
 	a := &app{cfg: cfg, log: log, authz: &iam.Evaluator{}}
 	var err error
-	if a.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "metadata.db")); err != nil {
+	if cfg.MetadataURL != "" {
+		a.db, err = postgres.Open(ctx, cfg.MetadataURL)
+	} else {
+		a.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "metadata.db"))
+	}
+	if err != nil {
 		return nil, err
 	}
 	if a.blobs, err = localfs.New(filepath.Join(cfg.DataDir, "artifacts")); err != nil {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"regexp"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -25,6 +26,10 @@ type Config struct {
 	// Region is the AWS region strata answers as, in ARNs and SigV4 scopes.
 	// Default "us-east-1".
 	Region string `yaml:"region"`
+	// MetadataURL selects the metadata store: "" keeps it in SQLite at
+	// DATA_DIR/metadata.db; a postgres:// URL shares one PostgreSQL
+	// database between replicas. Default "".
+	MetadataURL string `yaml:"metadata_url"`
 	// TLS serves HTTPS when both files are set. Default: plain HTTP and h2c.
 	TLS TLS `yaml:"tls"`
 	// Log sets the log level ("debug", "info", "warn", "error") and format
@@ -95,6 +100,9 @@ func (c Config) Validate() error {
 	}
 	if !regionRE.MatchString(c.Region) {
 		return fmt.Errorf("config: region %q is not an AWS region name such as us-east-1", c.Region)
+	}
+	if c.MetadataURL != "" && !strings.HasPrefix(c.MetadataURL, "postgres://") && !strings.HasPrefix(c.MetadataURL, "postgresql://") {
+		return fmt.Errorf("config: metadata_url must be a postgres:// URL (or empty for SQLite)")
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return errors.New("config: tls needs both cert and key")

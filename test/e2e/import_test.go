@@ -55,9 +55,15 @@ var (
 )
 
 // TestImportFlowGoSDK runs the guide's flow with aws-sdk-go-v2, only the
-// endpoint changed.
+// endpoint changed, on the embedded metadata store and on PostgreSQL.
 func TestImportFlowGoSDK(t *testing.T) {
-	s := startServer(t, "")
+	t.Run("sqlite", func(t *testing.T) { testImportFlowGoSDK(t, startServer(t, "")) })
+	t.Run("postgres", func(t *testing.T) {
+		testImportFlowGoSDK(t, startServer(t, "", "--metadata-url", freshPostgres(t)))
+	})
+}
+
+func testImportFlowGoSDK(t *testing.T, s *server) {
 	cfg := s.awsConfig(t)
 	ctx := t.Context()
 
