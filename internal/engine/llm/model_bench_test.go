@@ -1,0 +1,49 @@
+package llm
+
+import (
+	"fmt"
+	"testing"
+)
+
+// Shapes of llama2.c's stories models, for benchmarks on random weights.
+var (
+	stories15M  = Config{Dim: 288, Hidden: 768, Layers: 6, Heads: 6, KVHeads: 6, HeadDim: 48, Vocab: 32000, MaxSeq: 256, NormEps: 1e-5, TiedOutput: true}
+	stories110M = Config{Dim: 768, Hidden: 2048, Layers: 12, Heads: 12, KVHeads: 12, HeadDim: 64, Vocab: 32000, MaxSeq: 1024, NormEps: 1e-5, TiedOutput: true}
+)
+
+// BenchmarkDecode measures one decode step (one token of one sequence) at
+// the stories shapes; the context grows to 128 tokens and restarts.
+func BenchmarkDecode(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cfg  Config
+	}{{"stories15M", stories15M}, {"stories110M", stories110M}} {
+		for _, threads := range []int{1, 2} {
+			for _, q8 := range []bool{false, true} {
+				b.Run(fmt.Sprintf("%s/threads-%d/int8-%v", bc.name, threads, q8), func(b *testing.B) {
+					w := randomWeights(bc.cfg, 1)
+					if q8 {
+						w.Quantize()
+					}
+					m, err := NewModel(bc.cfg, w, threads, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					defer m.Close()
+					c := m.NewCache(128)
+					tok := 1
+					for b.Loop() {
+						if c.Len() == 128 {
+							c = m.NewCache(128)
+						}
+						if _, err := m.Forward(c, []int{tok}); err != nil {
+							b.Fatal(err)
+						}
+						tok = (tok*31 + 7) % bc.cfg.Vocab
+					}
+					b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "tok/s")
+				})
+			}
+		}
+	}
+}
