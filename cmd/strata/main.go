@@ -24,6 +24,7 @@ type command struct {
 // the file named after it.
 var commands = map[string]command{
 	"version":  {"print the version", runVersion},
+	"guard":    {"scan text for card data and PII (guard scan [--mask])", runGuard},
 	"generate": {"generate text from a model folder with the built-in engine", runGenerate},
 	"serve":    {"serve the Bedrock, STS and OpenAI APIs", runServe},
 	"import":   {"import a Hugging Face model folder", runImport},
