@@ -68,3 +68,14 @@ func (k *keyRing) DataKey(ctx context.Context, keyARN string, encCtx map[string]
 func (k *keyRing) EncryptStream(w io.Writer, key, aad []byte) (io.WriteCloser, error) {
 	return kms.NewWriter(w, key, aad)
 }
+
+// UnwrapDataKey implements runtime.Keys.
+func (k *keyRing) UnwrapDataKey(ctx context.Context, wrapped []byte, encCtx map[string]string) ([]byte, error) {
+	pt, _, err := k.Decrypt(ctx, wrapped, encCtx)
+	return pt, err
+}
+
+// DecryptStream implements runtime.Keys.
+func (k *keyRing) DecryptStream(r io.Reader, key, aad []byte) (io.Reader, error) {
+	return kms.NewReader(r, key, aad)
+}

@@ -17,6 +17,10 @@ import (
 	"strata/internal/api/sts"
 	"strata/internal/blob/localfs"
 	"strata/internal/config"
+	"strata/internal/engine"
+	"strata/internal/engine/llm"
+	"strata/internal/guard"
+	"strata/internal/runtime"
 	"strata/internal/iam"
 	"strata/internal/modelimport"
 	"strata/internal/server"
@@ -133,6 +137,7 @@ type app struct {
 	authz   iam.Authorizer
 	boot    iam.Bootstrap
 	imports *modelimport.Service
+	runtime *runtime.Runtime
 }
 
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
@@ -192,6 +197,22 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		BucketsDir: filepath.Join(cfg.DataDir, "buckets"), BucketOwner: a.boot.Account,
 		Region: cfg.Region, NodeID: nodeID, Logger: log.With("component", "modelimport"),
 	})
+	g := guard.New(guard.Options{Logger: log.With("component", "guard")})
+	rc := cfg.Runtime
+	residency := runtime.NewResidency(runtime.ResidencyOptions{
+		Budget: rc.MemoryBudget, ColdWait: rc.ColdWait(), MaxCopies: rc.MaxCopies,
+		CopyAfter: rc.MaxSequences, Logger: log.With("component", "residency"),
+	})
+	a.runtime = runtime.New(runtime.Options{
+		Resolver: &runtime.ImportedResolver{
+			Models: a.imports, Blobs: a.blobs, Keys: a.keys, PlainDir: filepath.Join(rc.PlaintextDir, nodeID),
+			Open: func(dir string) (engine.Engine, error) {
+				return llm.Open(dir, llm.LoadOptions{Threads: rc.Threads}, llm.Options{MaxSeqs: rc.MaxSequences, Logger: log.With("component", "llm")})
+			},
+		},
+		Authorizer: a.authz, Guard: g, Residency: residency, Timeout: rc.Timeout,
+		Logger: log.With("component", "runtime"),
+	})
 	return a, nil
 }
 
@@ -199,7 +220,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 func (a *app) Handler() http.Handler {
 	mux := http.NewServeMux()
 	awsAuth := server.NewSigV4(a.dir, "bedrock", "sts")
-	(&bedrock.Handler{Authn: awsAuth, Imports: a.imports, Logger: a.log.With("component", "bedrock")}).Register(mux)
+	(&bedrock.Handler{Authn: awsAuth, Imports: a.imports, Runtime: a.runtime, Logger: a.log.With("component", "bedrock")}).Register(mux)
 	mux.Handle("POST /{$}", &sts.Handler{Authn: awsAuth, Logger: a.log.With("component", "sts")})
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -212,6 +233,9 @@ func (a *app) Handler() http.Handler {
 }
 
 func (a *app) Close() {
+	if a.runtime != nil {
+		a.runtime.Residency().Close()
+	}
 	if a.db != nil {
 		a.db.Close()
 	}

@@ -12,6 +12,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -30,11 +31,37 @@ type Config struct {
 	// DATA_DIR/metadata.db; a postgres:// URL shares one PostgreSQL
 	// database between replicas. Default "".
 	MetadataURL string `yaml:"metadata_url"`
+	// Runtime tunes model serving.
+	Runtime Runtime `yaml:"runtime"`
 	// TLS serves HTTPS when both files are set. Default: plain HTTP and h2c.
 	TLS TLS `yaml:"tls"`
 	// Log sets the log level ("debug", "info", "warn", "error") and format
 	// ("text" or "json"). Default info, text.
 	Log Log `yaml:"log"`
+}
+
+// Runtime tunes model serving with the built-in engine.
+type Runtime struct {
+	// MemoryBudget is the memory loaded models may take, in bytes; idle
+	// models are evicted least recently used first. Default 8 GiB.
+	MemoryBudget int64 `yaml:"memory_budget"`
+	// ColdStartWait is how long a request for a cold model waits for it to
+	// load before it gets ModelNotReadyException (429, retry later).
+	// Default 5s; 0s answers ModelNotReadyException at once, as Bedrock
+	// does while an imported model warms.
+	ColdStartWait *time.Duration `yaml:"cold_start_wait"`
+	// MaxCopies bounds the copies of one hot model. Default 1.
+	MaxCopies int `yaml:"max_copies"`
+	// PlaintextDir holds decrypted model files while a model loads; it
+	// must be RAM-backed (tmpfs). Default /dev/shm/strata.
+	PlaintextDir string `yaml:"plaintext_dir"`
+	// Timeout bounds one generation. Default 5m.
+	Timeout time.Duration `yaml:"timeout"`
+	// MaxSequences is how many requests one model copy decodes together
+	// (continuous batching); more wait. Default 8.
+	MaxSequences int `yaml:"max_sequences"`
+	// Threads is the built-in engine's kernel goroutines. Default GOMAXPROCS.
+	Threads int `yaml:"threads"`
 }
 
 // TLS names a certificate and key in PEM files.
@@ -55,6 +82,15 @@ var Default = Config{
 	DataDir: "./strata-data",
 	Region:  "us-east-1",
 	Log:     Log{Level: "info", Format: "text"},
+	Runtime: Runtime{MemoryBudget: 8 << 30, MaxCopies: 1, PlaintextDir: "/dev/shm/strata", Timeout: 5 * time.Minute, MaxSequences: 8},
+}
+
+// ColdWait returns the cold-start wait with its default.
+func (r Runtime) ColdWait() time.Duration {
+	if r.ColdStartWait == nil {
+		return 5 * time.Second
+	}
+	return *r.ColdStartWait
 }
 
 // maxSize bounds a configuration file.
@@ -106,6 +142,12 @@ func (c Config) Validate() error {
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return errors.New("config: tls needs both cert and key")
+	}
+	if c.Runtime.MemoryBudget <= 0 || c.Runtime.MaxCopies <= 0 || c.Runtime.MaxSequences <= 0 || c.Runtime.Timeout <= 0 || c.Runtime.Threads < 0 {
+		return errors.New("config: runtime.memory_budget, max_copies, max_sequences and timeout must be positive")
+	}
+	if c.Runtime.ColdStartWait != nil && *c.Runtime.ColdStartWait < 0 {
+		return errors.New("config: runtime.cold_start_wait must not be negative")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

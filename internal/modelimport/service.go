@@ -482,3 +482,14 @@ func manifestKey(account, modelID string) string {
 func fileKey(account, modelID, name string) string {
 	return "imported-models/" + account + "/" + modelID + "/files/" + name + ".enc"
 }
+
+// LookupModel finds an imported model by name, id or ARN in account,
+// without an authorization check: the caller (the runtime) authorizes the
+// invocation itself.
+func (s *Service) LookupModel(ctx context.Context, account, ident string) (*Model, error) {
+	r, err := s.resolve(ctx, &iam.Principal{Account: account}, KindModel, ident, "imported model")
+	if err != nil {
+		return nil, err
+	}
+	return modelFrom(r)
+}

@@ -5,12 +5,14 @@ import (
 	"net/http"
 
 	"strata/internal/modelimport"
+	"strata/internal/runtime"
 )
 
 // Handler serves the Bedrock operations.
 type Handler struct {
 	Authn   Authenticator        // non-nil
 	Imports *modelimport.Service // non-nil
+	Runtime *runtime.Runtime     // non-nil
 	Logger  *slog.Logger         // nil means discard
 }
 
@@ -32,6 +34,11 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		{"POST /tagResource", h.tagResource},
 		{"POST /untagResource", h.untagResource},
 		{"POST /listTagsForResource", h.listTagsForResource},
+		{"POST /model/{modelId}/invoke", h.invokeModel},
+		{"POST /model/{modelId}/invoke-with-response-stream", h.invokeModelWithResponseStream},
+		{"POST /model/{modelId}/converse", h.converse},
+		{"POST /model/{modelId}/converse-stream", h.converseStream},
+		{"POST /model/{modelId}/count-tokens", h.countTokens},
 	}
 	for _, rt := range routes {
 		mux.Handle(rt.pattern, h.op(rt.fn))
