@@ -265,3 +265,14 @@ func TestRuntimeGoSDK(t *testing.T) {
 		}
 	})
 }
+
+// TestRuntimeJSSDK runs the runtime flow with the JS SDK v3, whose Node
+// client speaks HTTP/2 without TLS (h2c).
+func TestRuntimeJSSDK(t *testing.T) {
+	jsDir := jsTestDir(t)
+	s := startServer(t, "")
+	modelARN := importStories(t, s, "stories-js")
+	ref := filepath.Join(t.TempDir(), "ref.txt")
+	os.WriteFile(ref, []byte(referenceContinuation(t)), 0o600)
+	runNode(t, s, jsDir, "runtime_flow.mjs", modelARN, ref)
+}
