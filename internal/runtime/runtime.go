@@ -339,3 +339,26 @@ func (rt *Runtime) engineFor(ctx context.Context, t *Target) (engine.Engine, fun
 
 // Residency returns the residency manager.
 func (rt *Runtime) Residency() *Residency { return rt.o.Residency }
+
+// Chain resolves a model id with the first resolver that knows it: each
+// returns an apierr NotFound error for ids it does not own.
+type Chain []Resolver
+
+// Resolve implements Resolver.
+func (c Chain) Resolve(ctx context.Context, p *iam.Principal, modelID string) (*Target, error) {
+	var last error
+	for _, r := range c {
+		t, err := r.Resolve(ctx, p, modelID)
+		if err == nil {
+			return t, nil
+		}
+		if e, ok := errors.AsType[*apierr.Error](err); !ok || e.Kind != apierr.NotFound {
+			return nil, err
+		}
+		last = err
+	}
+	if last == nil {
+		last = apierr.New(apierr.NotFound, "The model %s could not be found.", modelID)
+	}
+	return nil, last
+}

@@ -175,7 +175,7 @@ func TestRuntimeGoSDK(t *testing.T) {
 
 	t.Run("converse", func(t *testing.T) {
 		out, err := c.Converse(ctx, &bedrockruntime.ConverseInput{ModelId: aws.String(modelARN),
-			Messages: []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: "Tell me a story"}}}},
+			Messages:        []types.Message{{Role: types.ConversationRoleUser, Content: []types.ContentBlock{&types.ContentBlockMemberText{Value: "Tell me a story"}}}},
 			InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(30), Temperature: aws.Float32(0)},
 		})
 		if err != nil {
