@@ -85,6 +85,12 @@ func (c candidate) less(d candidate) bool {
 
 // encode appends the ids of one pre-tokenized word.
 func (m *bpe) encode(out []int, word string) []int {
+	return m.encodeWith(out, word, smallWord)
+}
+
+// encodeWith merges words of up to small symbols with mergeSmall and longer
+// ones with mergeAll (tests force each path).
+func (m *bpe) encodeWith(out []int, word string, small int) []int {
 	if m.ignoreMerges {
 		if id, ok := m.vocab[word]; ok {
 			return append(out, int(id))
@@ -120,7 +126,11 @@ func (m *bpe) encode(out []int, word string) []int {
 		syms[n-1].next = -1
 	}
 	if n > 1 && len(m.merges) > 0 {
-		m.mergeAll(syms)
+		if n <= small && n <= smallWord {
+			m.mergeSmall(syms)
+		} else {
+			m.mergeAll(syms)
+		}
 	}
 	for i := 0; i >= 0 && i < n; i = int(syms[i].next) {
 		out = append(out, int(syms[i].id))
@@ -135,6 +145,53 @@ func (m *bpe) hasBytes(s string) bool {
 		}
 	}
 	return true
+}
+
+// smallWord is the longest word (in initial symbols) merged by mergeSmall.
+const smallWord = 64
+
+// mergeSmall is mergeAll for short words: it keeps the merge of each
+// adjacent pair in an array and scans it for the best, which beats a heap
+// when there are few symbols. Same result: best rank first, leftmost first.
+func (m *bpe) mergeSmall(syms []symbol) {
+	var rk [smallWord]merge
+	lookup := func(i int32) merge {
+		r := syms[i].next
+		if r < 0 {
+			return merge{rank: -1}
+		}
+		mg, ok := m.merges[pairKey(syms[i].id, syms[r].id)]
+		if !ok {
+			return merge{rank: -1}
+		}
+		return mg
+	}
+	for i := range syms {
+		rk[i] = lookup(int32(i))
+	}
+	for {
+		best := int32(-1)
+		for i := int32(0); i >= 0; i = syms[i].next {
+			if rk[i].rank >= 0 && (best < 0 || rk[i].rank < rk[best].rank) {
+				best = i
+			}
+		}
+		if best < 0 {
+			return
+		}
+		l := &syms[best]
+		r := l.next
+		l.id = rk[best].id
+		l.next = syms[r].next
+		if l.next >= 0 {
+			syms[l.next].prev = best
+		}
+		syms[r].dead = true
+		rk[best] = lookup(best)
+		if l.prev >= 0 {
+			rk[l.prev] = lookup(l.prev)
+		}
+	}
 }
 
 // mergeAll applies merges, best rank first and leftmost among equals, until

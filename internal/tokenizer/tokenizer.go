@@ -15,8 +15,18 @@
 // meant for template text only.
 //
 // Decoding skips special tokens and streams valid UTF-8 across token
-// boundaries (StreamDecoder). A Tokenizer is immutable after loading and safe
-// for concurrent use.
+// boundaries (StreamDecoder). A Tokenizer is immutable after loading (but for
+// an internal, locked word cache) and safe for concurrent use.
+//
+// Fidelity: a tokenizer.json encodes as Hugging Face's tokenizers library
+// does, a tokenizer.model as the sentencepiece library does. They differ for
+// text that starts with a space: sentencepiece always adds its dummy-prefix
+// "▁" (" Hi" is "▁" "▁Hi"), Metaspace with prepend_scheme "first" does not
+// (" Hi" is "▁Hi"). Not implemented: Unigram and WordPiece models, the
+// Precompiled normalizer (a SentencePiece nmt_nfkc rule is approximated by
+// NFKC), the single_word and normalized flags of added tokens, resegmenting
+// SentencePiece "unused" pieces, and clean_up_tokenization_spaces when
+// decoding. Loading fails with an error naming any unsupported component.
 package tokenizer
 
 import (
