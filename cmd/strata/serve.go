@@ -22,6 +22,7 @@ import (
 	"strata/internal/guard"
 	"strata/internal/runtime"
 	"strata/internal/iam"
+	"strata/internal/metrics"
 	"strata/internal/modelimport"
 	"strata/internal/server"
 	"strata/internal/store"
@@ -138,6 +139,7 @@ type app struct {
 	boot    iam.Bootstrap
 	imports *modelimport.Service
 	runtime *runtime.Runtime
+	metrics *metrics.Metrics
 }
 
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
@@ -197,12 +199,16 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		BucketsDir: filepath.Join(cfg.DataDir, "buckets"), BucketOwner: a.boot.Account,
 		Region: cfg.Region, NodeID: nodeID, Logger: log.With("component", "modelimport"),
 	})
+	a.metrics = metrics.New()
 	g := guard.New(guard.Options{Logger: log.With("component", "guard")})
 	rc := cfg.Runtime
 	residency := runtime.NewResidency(runtime.ResidencyOptions{
 		Budget: rc.MemoryBudget, ColdWait: rc.ColdWait(), MaxCopies: rc.MaxCopies,
 		CopyAfter: rc.MaxSequences, Logger: log.With("component", "residency"),
+		OnLoad: a.metrics.ModelLoaded, OnEvict: a.metrics.ModelEvicted,
 	})
+	a.metrics.Residency(residency)
+	a.imports.OnModelDeleted(residency.Evict)
 	a.runtime = runtime.New(runtime.Options{
 		Resolver: &runtime.ImportedResolver{
 			Models: a.imports, Blobs: a.blobs, Keys: a.keys, PlainDir: filepath.Join(rc.PlaintextDir, nodeID),
@@ -210,7 +216,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 				return llm.Open(dir, llm.LoadOptions{Threads: rc.Threads}, llm.Options{MaxSeqs: rc.MaxSequences, Logger: log.With("component", "llm")})
 			},
 		},
-		Authorizer: a.authz, Guard: g, Residency: residency, Timeout: rc.Timeout,
+		Authorizer: a.authz, Guard: g, Residency: residency, Timeout: rc.Timeout, Observer: a.metrics,
 		Logger: log.With("component", "runtime"),
 	})
 	return a, nil
@@ -222,6 +228,7 @@ func (a *app) Handler() http.Handler {
 	awsAuth := server.NewSigV4(a.dir, "bedrock", "sts")
 	(&bedrock.Handler{Authn: awsAuth, Imports: a.imports, Runtime: a.runtime, Logger: a.log.With("component", "bedrock")}).Register(mux)
 	mux.Handle("POST /{$}", &sts.Handler{Authn: awsAuth, Logger: a.log.With("component", "sts")})
+	mux.Handle("GET /metrics", a.metrics.Handler())
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"status":"Healthy"}`))

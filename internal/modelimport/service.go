@@ -58,9 +58,10 @@ type Options struct {
 
 // Service runs Custom Model Import.
 type Service struct {
-	o    Options
-	log  *slog.Logger
-	wake chan struct{}
+	o        Options
+	log      *slog.Logger
+	wake     chan struct{}
+	onDelete func(modelARN string) // set before serving; see OnModelDeleted
 }
 
 // New returns a Service. Call Run to execute jobs.
@@ -382,6 +383,9 @@ func (s *Service) DeleteModel(ctx context.Context, p *iam.Principal, ident strin
 		}
 	}
 	s.o.Artifacts.Delete(ctx, manifestKey(m.Account, m.ID))
+	if s.onDelete != nil {
+		s.onDelete(m.ARN)
+	}
 	s.log.Info("imported model deleted", "model", m.ARN, "by", p.ARN)
 	return nil
 }
@@ -493,3 +497,7 @@ func (s *Service) LookupModel(ctx context.Context, account, ident string) (*Mode
 	}
 	return modelFrom(r)
 }
+
+// OnModelDeleted sets the hook told about deleted models. Call it before
+// serving.
+func (s *Service) OnModelDeleted(f func(modelARN string)) { s.onDelete = f }

@@ -3,6 +3,8 @@ package e2e
 import (
 	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -239,6 +241,28 @@ func TestRuntimeGoSDK(t *testing.T) {
 		}
 		if aws.ToInt32(out.InputTokens) != 5 {
 			t.Errorf("inputTokens = %d, want 5", aws.ToInt32(out.InputTokens))
+		}
+	})
+
+	t.Run("metrics", func(t *testing.T) {
+		resp, err := http.Get(s.endpoint + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		text := string(b)
+		for _, want := range []string{
+			`strata_invocations_total{api="InvokeModel",model="` + modelARN + `",outcome="ok"}`,
+			`strata_invocations_total{api="InvokeModel",model="` + modelARN + `",outcome="ModelNotReadyException"}`,
+			`strata_tokens_total{api="ConverseStream",direction="output",model="` + modelARN + `"}`,
+			`strata_time_to_first_token_seconds_bucket{api="InvokeModelWithResponseStream"`,
+			`strata_model_loads_total{model="` + modelARN + `",outcome="ok"} 1`,
+			`strata_model_copies{model="` + modelARN + `"} 1`,
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
 		}
 	})
 
