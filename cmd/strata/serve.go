@@ -42,6 +42,10 @@ format, mode 0600), and the service role BedrockModelImportRole.
 
 Buckets: s3://BUCKET/PREFIX/ names the folder DATA_DIR/buckets/BUCKET/PREFIX/.
 
+--container MODEL_DIR serves one plaintext model folder with the model
+container contract of the guides (GET /ping, POST /invocations with
+{"prompt", "max_tokens"} -> {"response"}), with no other API.
+
 --demo generates a small random Mistral model into s3://strata-demo/tiny-mistral/
 and imports it through the API once the server is up, to show the whole flow.
 
@@ -57,6 +61,7 @@ func runServe(ctx context.Context, args []string) error {
 	region := fs.String("region", "", "AWS region to answer as (default "+config.Default.Region+")")
 	metadataURL := fs.String("metadata-url", "", "postgres:// URL of a shared metadata database (default: SQLite in the data dir)")
 	demo := fs.Bool("demo", false, "generate and import a small demo model once serving")
+	containerDir := fs.String("container", "", "serve only this model folder with the model-container contract (GET /ping, POST /invocations)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -83,6 +88,9 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(cfg.Log)
+	if *containerDir != "" {
+		return runContainer(ctx, cfg, *containerDir, log)
+	}
 	app, err := openApp(ctx, cfg, log)
 	if err != nil {
 		return err
