@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -19,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"strata/internal/convert"
+	"strata/internal/modelgen"
 )
 
 // importStories converts llama2.c's stories260K (../shared) with the
@@ -299,4 +301,55 @@ func TestRuntimeJSSDK(t *testing.T) {
 	ref := filepath.Join(t.TempDir(), "ref.txt")
 	os.WriteFile(ref, []byte(referenceContinuation(t)), 0o600)
 	runNode(t, s, jsDir, "runtime_flow.mjs", modelARN, ref)
+}
+
+// TestClientDisconnectFreesSlot: a client that goes away mid-stream frees
+// the engine's slot at once, so with one sequence per model the next
+// request starts right away instead of waiting out the abandoned one.
+func TestClientDisconnectFreesSlot(t *testing.T) {
+	s := startServer(t, "", "--config", writeConfig(t, "runtime:\n  max_sequences: 1\n  cold_start_wait: 60s\n"))
+	spec := modelgen.Stories15M() // slow enough that 250 tokens take seconds
+	uri := putModel(t, s, "models", "slow", spec)
+	cfg := s.awsConfig(t)
+	id, _ := sts.NewFromConfig(cfg).GetCallerIdentity(t.Context(), &sts.GetCallerIdentityInput{})
+	bc := bedrock.NewFromConfig(cfg)
+	out, err := bc.CreateModelImportJob(t.Context(), &bedrock.CreateModelImportJobInput{
+		JobName: aws.String("slow-job"), ImportedModelName: aws.String("slow"),
+		RoleArn:         aws.String("arn:aws:iam::" + aws.ToString(id.Account) + ":role/BedrockModelImportRole"),
+		ModelDataSource: &btypes.ModelDataSourceMemberS3DataSource{Value: btypes.S3DataSource{S3Uri: aws.String(uri)}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job := waitJob(t, bc, aws.ToString(out.JobArn)); job.Status != btypes.ModelImportJobStatusCompleted {
+		t.Fatalf("import: %s", aws.ToString(job.FailureMessage))
+	}
+	c := bedrockruntime.NewFromConfig(cfg)
+	long := []byte(`{"prompt":"hello","max_gen_len":250,"temperature":0}`)
+	// Warm the model and time a full generation.
+	start := time.Now()
+	if _, err := c.InvokeModel(t.Context(), &bedrockruntime.InvokeModelInput{ModelId: aws.String("slow"), Body: long}); err != nil {
+		t.Fatal(err)
+	}
+	full := time.Since(start)
+
+	ctx, cancel := context.WithCancel(t.Context())
+	stream, err := c.InvokeModelWithResponseStream(ctx, &bedrockruntime.InvokeModelWithResponseStreamInput{ModelId: aws.String("slow"), Body: long})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-stream.GetStream().Events() // the first chunk
+	cancel()                      // the client goes away
+	stream.GetStream().Close()
+
+	start = time.Now()
+	if _, err := c.InvokeModel(t.Context(), &bedrockruntime.InvokeModelInput{ModelId: aws.String("slow"),
+		Body: []byte(`{"prompt":"hello","max_gen_len":1,"temperature":0}`)}); err != nil {
+		t.Fatal(err)
+	}
+	waited := time.Since(start)
+	t.Logf("a full generation takes %v; the next request after a disconnect took %v", full, waited)
+	if waited > full/2 {
+		t.Errorf("the next request waited %v (a full generation is %v): the abandoned stream kept the slot", waited, full)
+	}
 }
