@@ -33,11 +33,70 @@ type Config struct {
 	MetadataURL string `yaml:"metadata_url"`
 	// Runtime tunes model serving.
 	Runtime Runtime `yaml:"runtime"`
+	// Engines are remote models: each is served by an upstream engine and
+	// invoked by its name or its foundation-model ARN,
+	// arn:aws:bedrock:REGION::foundation-model/NAME. Default none.
+	Engines []Engine `yaml:"engines"`
 	// TLS serves HTTPS when both files are set. Default: plain HTTP and h2c.
 	TLS TLS `yaml:"tls"`
 	// Log sets the log level ("debug", "info", "warn", "error") and format
 	// ("text" or "json"). Default info, text.
 	Log Log `yaml:"log"`
+	// Quotas sets on-demand quotas and provisioned throughput.
+	Quotas Quotas `yaml:"quotas"`
+}
+
+// Quotas sets the on-demand quotas (per account and model, refused with
+// ThrottlingException) and how provisioned throughput reserves capacity.
+type Quotas struct {
+	// RedisURL keeps the quota buckets in Redis (redis://host:port/db), so
+	// every replica shares them. Default "": in memory, per process.
+	RedisURL string `yaml:"redis_url"`
+	// RequestsPerMinute is each account's on-demand requests per minute on
+	// each model; 0 means no limit. Default 600.
+	RequestsPerMinute int `yaml:"requests_per_minute"`
+	// TokensPerMinute is each account's on-demand tokens (input plus
+	// output) per minute on each model; 0 means no limit. Default 600000.
+	TokensPerMinute int `yaml:"tokens_per_minute"`
+	// Overrides set other quotas for some accounts or models; the most
+	// specific match wins. Default none. (A pointer keeps Config
+	// comparable; read it with OverrideList.)
+	Overrides *[]QuotaOverride `yaml:"overrides"`
+	// StreamsPerUnit is the concurrent streams one provisioned model unit
+	// reserves (besides keeping one copy of its model loaded). Default 4.
+	StreamsPerUnit int `yaml:"streams_per_unit"`
+	// ProvisionedQueueWait is how long an invocation of a provisioned
+	// model whose streams are all busy waits for one before
+	// ThrottlingException. Default 2s.
+	ProvisionedQueueWait *time.Duration `yaml:"provisioned_queue_wait"`
+}
+
+// QuotaOverride sets the quotas of an account, a model, or both.
+type QuotaOverride struct {
+	// Account is a 12-digit account id; "" or "*" matches every account.
+	Account string `yaml:"account"`
+	// Model is an imported-model ARN or id; "" or "*" matches every model.
+	Model string `yaml:"model"`
+	// RequestsPerMinute and TokensPerMinute replace the defaults; unset
+	// keeps the default, 0 means no limit.
+	RequestsPerMinute *int `yaml:"requests_per_minute"`
+	TokensPerMinute   *int `yaml:"tokens_per_minute"`
+}
+
+// OverrideList returns the overrides, or nil.
+func (q Quotas) OverrideList() []QuotaOverride {
+	if q.Overrides == nil {
+		return nil
+	}
+	return *q.Overrides
+}
+
+// QueueWait returns the provisioned queue wait with its default.
+func (q Quotas) QueueWait() time.Duration {
+	if q.ProvisionedQueueWait == nil {
+		return 2 * time.Second
+	}
+	return *q.ProvisionedQueueWait
 }
 
 // Runtime tunes model serving with the built-in engine.
@@ -64,6 +123,36 @@ type Runtime struct {
 	Threads int `yaml:"threads"`
 }
 
+// Engine configures one remote model.
+type Engine struct {
+	// Name is the model id callers use, e.g. "mistral.mistral-7b-instruct-v0:2".
+	Name string `yaml:"name"`
+	// Type is "openai" (any OpenAI-compatible server: vLLM, llama.cpp
+	// server, Ollama, TGI) or "bedrock" (AWS Bedrock, or another strata).
+	Type string `yaml:"type"`
+	// URL is the API root: for openai with its version
+	// ("http://vllm:8000/v1"); for bedrock the runtime endpoint ("" means
+	// AWS's endpoint for Region).
+	URL string `yaml:"url"`
+	// Model is the upstream's own model name or id.
+	Model string `yaml:"model"`
+	// Family selects the InvokeModel body format callers use: "mistral"
+	// (default) or "llama".
+	Family string `yaml:"family"`
+	// APIKeyEnv names the environment variable holding the openai API key.
+	APIKeyEnv string `yaml:"api_key_env"`
+	// Region, AccessKeyEnv and SecretKeyEnv configure a bedrock upstream;
+	// with no key variables the SDK's default credential chain is used.
+	Region       string `yaml:"region"`
+	AccessKeyEnv string `yaml:"access_key_env"`
+	SecretKeyEnv string `yaml:"secret_key_env"`
+	// Timeout bounds one request. Default 5m.
+	Timeout time.Duration `yaml:"timeout"`
+	// Retries before the first token on connection errors, 429 and 5xx.
+	// Default 2; -1 disables.
+	Retries int `yaml:"retries"`
+}
+
 // TLS names a certificate and key in PEM files.
 type TLS struct {
 	Cert string `yaml:"cert"`
@@ -83,6 +172,7 @@ var Default = Config{
 	Region:  "us-east-1",
 	Log:     Log{Level: "info", Format: "text"},
 	Runtime: Runtime{MemoryBudget: 8 << 30, MaxCopies: 1, PlaintextDir: "/dev/shm/strata", Timeout: 5 * time.Minute, MaxSequences: 8},
+	Quotas:  Quotas{RequestsPerMinute: 600, TokensPerMinute: 600_000, StreamsPerUnit: 4},
 }
 
 // ColdWait returns the cold-start wait with its default.
@@ -149,6 +239,31 @@ func (c Config) Validate() error {
 	if c.Runtime.ColdStartWait != nil && *c.Runtime.ColdStartWait < 0 {
 		return errors.New("config: runtime.cold_start_wait must not be negative")
 	}
+	if err := c.Quotas.validate(); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for i, e := range c.Engines {
+		if e.Name == "" || seen[e.Name] {
+			return fmt.Errorf("config: engines[%d]: name is empty or repeated", i)
+		}
+		seen[e.Name] = true
+		switch e.Type {
+		case "openai":
+			if e.URL == "" || e.Model == "" {
+				return fmt.Errorf("config: engines[%d] (%s): an openai engine needs url and model", i, e.Name)
+			}
+		case "bedrock":
+			if e.Model == "" || (e.URL == "" && e.Region == "") {
+				return fmt.Errorf("config: engines[%d] (%s): a bedrock engine needs model and region or url", i, e.Name)
+			}
+		default:
+			return fmt.Errorf("config: engines[%d] (%s): type must be openai or bedrock", i, e.Name)
+		}
+		if e.Family != "" && e.Family != "mistral" && e.Family != "llama" {
+			return fmt.Errorf("config: engines[%d] (%s): family must be mistral or llama", i, e.Name)
+		}
+	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -161,3 +276,32 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+func (q Quotas) validate() error {
+	if q.RedisURL != "" && !strings.HasPrefix(q.RedisURL, "redis://") && !strings.HasPrefix(q.RedisURL, "rediss://") {
+		return errors.New("config: quotas.redis_url must be a redis:// or rediss:// URL (or empty for in-memory quotas)")
+	}
+	if q.RequestsPerMinute < 0 || q.TokensPerMinute < 0 {
+		return errors.New("config: quotas.requests_per_minute and tokens_per_minute must not be negative (0 means no limit)")
+	}
+	if q.StreamsPerUnit <= 0 {
+		return errors.New("config: quotas.streams_per_unit must be positive")
+	}
+	if q.ProvisionedQueueWait != nil && *q.ProvisionedQueueWait < 0 {
+		return errors.New("config: quotas.provisioned_queue_wait must not be negative")
+	}
+	for i, o := range q.OverrideList() {
+		if o.Account != "" && o.Account != "*" && !accountRE.MatchString(o.Account) {
+			return fmt.Errorf("config: quotas.overrides[%d].account %q is not a 12-digit account id", i, o.Account)
+		}
+		if o.RequestsPerMinute != nil && *o.RequestsPerMinute < 0 || o.TokensPerMinute != nil && *o.TokensPerMinute < 0 {
+			return fmt.Errorf("config: quotas.overrides[%d]: limits must not be negative (0 means no limit)", i)
+		}
+		if o.RequestsPerMinute == nil && o.TokensPerMinute == nil {
+			return fmt.Errorf("config: quotas.overrides[%d] sets no limit", i)
+		}
+	}
+	return nil
+}
+
+var accountRE = regexp.MustCompile(`^[0-9]{12}$`)

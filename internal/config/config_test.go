@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -13,7 +14,7 @@ func TestLoad(t *testing.T) {
 		check   func(t *testing.T, c Config)
 	}{
 		{name: "empty-gives-defaults", yaml: "", check: func(t *testing.T, c Config) {
-			if c != Default {
+			if !reflect.DeepEqual(c, Default) {
 				t.Errorf("got %+v, want defaults", c)
 			}
 		}},
@@ -27,6 +28,18 @@ func TestLoad(t *testing.T) {
 		{name: "bad-listen", yaml: "listen: nope\n", wantErr: "listen"},
 		{name: "half-tls", yaml: "tls: {cert: a.pem}\n", wantErr: "tls"},
 		{name: "bad-log-level", yaml: "log: {level: loud}\n", wantErr: "log.level"},
+		{name: "engine-ok", yaml: "engines:\n  - {name: m, type: openai, url: 'http://127.0.0.1:1/v1', model: x, timeout: 30s}\n", check: func(t *testing.T, c Config) {
+			if len(c.Engines) != 1 || c.Engines[0].Timeout.Seconds() != 30 {
+				t.Errorf("engines = %+v", c.Engines)
+			}
+		}},
+		{name: "engine-bad-type", yaml: "engines:\n  - {name: m, type: grpc, url: x, model: y}\n", wantErr: "type must be"},
+		{name: "engine-dup-name", yaml: "engines:\n  - {name: m, type: openai, url: x, model: y}\n  - {name: m, type: openai, url: x, model: y}\n", wantErr: "repeated"},
+		{name: "cold-wait-zero", yaml: "runtime: {cold_start_wait: 0s}\n", check: func(t *testing.T, c Config) {
+			if c.Runtime.ColdWait() != 0 {
+				t.Errorf("cold wait %v", c.Runtime.ColdWait())
+			}
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
