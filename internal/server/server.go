@@ -13,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"strata/internal/audit"
 )
 
 // Options configures Serve.
@@ -78,7 +80,8 @@ func withRequestID(next http.Handler) http.Handler {
 		rand.Read(b[:])
 		id := hex.EncodeToString(b[:4]) + "-" + hex.EncodeToString(b[4:6]) + "-" + hex.EncodeToString(b[6:8]) + "-" + hex.EncodeToString(b[8:10]) + "-" + hex.EncodeToString(b[10:])
 		w.Header().Set("X-Amzn-Requestid", id)
-		next.ServeHTTP(w, r)
+		ctx := audit.WithRequest(r.Context(), audit.Request{ID: id, SourceIP: audit.SourceIP(r)})
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
