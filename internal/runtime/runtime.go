@@ -370,3 +370,13 @@ type Static struct{ Target *Target }
 func (s Static) Resolve(ctx context.Context, p *iam.Principal, modelID string) (*Target, error) {
 	return s.Target, nil
 }
+
+// Observers sends every invocation to each of its observers in turn.
+type Observers []Observer
+
+// Observe implements Observer.
+func (os Observers) Observe(ctx context.Context, inv *Invocation, res *Result, err error) {
+	for _, o := range os {
+		o.Observe(ctx, inv, res, err)
+	}
+}
