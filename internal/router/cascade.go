@@ -20,9 +20,11 @@ type Answer struct {
 
 // Answerer answers a query with a tier's model. The runtime implements it;
 // errors it returns should wrap [ErrThrottled] or [ErrTimeout] (or
-// context.DeadlineExceeded) when those are the cause.
-type Answerer interface {
-	Answer(ctx context.Context, tier Tier, query string) (Answer, error)
+// context.DeadlineExceeded) when those are the cause. Q is the query's
+// type: a string, or the guard's scanned-text type, so that only guarded
+// text reaches an engine.
+type Answerer[Q any] interface {
+	Answer(ctx context.Context, tier Tier, query Q) (Answer, error)
 }
 
 // Errors an [Answerer] wraps so the cascade can tell failures apart.
@@ -76,7 +78,7 @@ type Result struct {
 // (after its Timeout, if set), it asks the next tier, up to the top. The top
 // tier's answer is kept whatever its confidence. It fails only when every
 // tier from start failed, or when ctx ends.
-func Cascade(ctx context.Context, a Answerer, tiers []Tier, start int, query string, conf Confidence) (Result, error) {
+func Cascade[Q any](ctx context.Context, a Answerer[Q], tiers []Tier, start int, query Q, conf Confidence) (Result, error) {
 	if start < 0 || start >= len(tiers) {
 		return Result{}, fmt.Errorf("cascade: start tier %d outside [0, %d)", start, len(tiers))
 	}

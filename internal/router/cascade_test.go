@@ -85,14 +85,14 @@ func TestCascade(t *testing.T) {
 			wantTier: 2, escalated: true, outcomes: []string{OutcomeError, OutcomeLowConfidence, OutcomeAnswered},
 		},
 		{
-			name:     "start-at-top",
-			engine:   &scriptedEngine{confidence: map[string]float64{"complex": 0.99}},
-			start:    2, wantTier: 2, outcomes: []string{OutcomeAnswered},
+			name:   "start-at-top",
+			engine: &scriptedEngine{confidence: map[string]float64{"complex": 0.99}},
+			start:  2, wantTier: 2, outcomes: []string{OutcomeAnswered},
 		},
 		{
-			name:     "top-times-out-everything-failed",
-			engine:   &scriptedEngine{fail: map[string]error{"standard": ErrThrottled}, hang: map[string]bool{"complex": true}},
-			start:    1, outcomes: []string{OutcomeThrottled, OutcomeTimeout}, wantErr: ErrThrottled,
+			name:   "top-times-out-everything-failed",
+			engine: &scriptedEngine{fail: map[string]error{"standard": ErrThrottled}, hang: map[string]bool{"complex": true}},
+			start:  1, outcomes: []string{OutcomeThrottled, OutcomeTimeout}, wantErr: ErrThrottled,
 		},
 	}
 	for _, tc := range tests {

@@ -115,17 +115,26 @@ func logits(w, b []float32, feats []feature, z []float64) {
 		z[c] = float64(b[c])
 	}
 	var acc [128]float32
-	a := acc[:0]
 	if nc <= len(acc) {
-		a = acc[:nc]
+		a := acc[:nc]
 		for _, ft := range feats {
-			row := w[int(ft.idx)*nc : int(ft.idx)*nc+nc]
-			for c, v := range row {
-				a[c] += v * ft.val
+			lo := int(ft.idx) * nc
+			row := w[lo : lo+nc]
+			a := a[:len(row)] // lets the compiler drop bounds checks
+			v := ft.val
+			c := 0
+			for ; c+4 <= len(row); c += 4 {
+				a[c] += row[c] * v
+				a[c+1] += row[c+1] * v
+				a[c+2] += row[c+2] * v
+				a[c+3] += row[c+3] * v
+			}
+			for ; c < len(row); c++ {
+				a[c] += row[c] * v
 			}
 		}
 		for c := range z {
-			z[c] += float64(a[c])
+			z[c] += float64(acc[c])
 		}
 		return
 	}

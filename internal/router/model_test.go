@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -212,4 +213,64 @@ func sharedDir(t testing.TB) string {
 		}
 		dir = parent
 	}
+}
+
+func TestRouterLearned(t *testing.T) {
+	m := toyModel(t)
+	cfg := DefaultConfig()
+	cfg.Strategy, cfg.ModelFile = "learned", "toy.model"
+	r, err := New(cfg, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		query    string
+		tier     string
+		handoff  bool
+		rule     string
+		strategy string
+	}{
+		{"simple", "how do I change my pin", "simple", false, "", "learned"},
+		{"standard", "my card has not arrived yet", "standard", false, "", "learned"},
+		{"complex", "I lost my card", "complex", false, "", "learned"},
+		{"out-of-scope-handoff", "what is the weather tomorrow", "simple", true, OutOfScope, "learned"},
+		{"rule-beats-out-of-scope", "what is the weather, my phone was stolen", "complex", false, "stolen", "rules"},
+		{"person", "can I talk to a human", "simple", true, "ask_for_person", "rules"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			d := r.Route(tc.query)
+			if d.Handoff != tc.handoff || d.Rule != tc.rule || d.Strategy != tc.strategy || (!tc.handoff && d.TierName != tc.tier) {
+				t.Errorf("Route(%q) = %+v", tc.query, d)
+			}
+			if d.ComplexityScore < 1 || d.ComplexityScore > 10 || d.Risk < 0 || d.Risk > 1 {
+				t.Errorf("score %v risk %v out of range", d.ComplexityScore, d.Risk)
+			}
+		})
+	}
+	cfg.Bounds = []float64{0.5}
+	if _, err := New(cfg, m); err == nil {
+		t.Error("wrong number of bounds accepted")
+	}
+}
+
+// TestScoreConcurrent scores from many goroutines: a Model is shared by
+// every request (run with -race).
+func TestScoreConcurrent(t *testing.T) {
+	m := toyModel(t)
+	want := m.Score("I lost my card").Class
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				q := []string{"I lost my card", "change my pin", "play music"}[(g+i)%3]
+				s := m.Score(q)
+				if q == "I lost my card" && s.Class != want {
+					t.Errorf("concurrent score %s, want %s", s.Class, want)
+				}
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -134,17 +134,21 @@ func NewWith(tiers []Tier, rules Rules, s Strategy) *Router {
 // Tiers returns the configured tiers, cheapest first. Do not modify.
 func (r *Router) Tiers() []Tier { return r.tiers }
 
-// Route decides where query goes.
+// Route decides where query goes. Hard rules come first: a handoff rule
+// decides alone; a top-tier rule overrides the strategy (including its
+// out-of-scope handoff), which still supplies the complexity score.
 func (r *Router) Route(query string) Decision {
 	n := len(r.tiers)
-	d := r.strategy.Decide(query, n)
-	switch a, name := r.rules.Match(query); a {
+	action, rule := r.rules.Match(query)
+	var d Decision
+	switch action {
 	case ActionHandoff:
-		d.Handoff, d.Rule, d.Strategy = true, name, "rules"
+		d = Decision{Handoff: true, Rule: rule, Strategy: "rules", ComplexityScore: 1}
 	case ActionTopTier:
-		if !d.Handoff {
-			d.Tier, d.Rule, d.Strategy = n-1, name, "rules"
-		}
+		d = r.strategy.Decide(query, n)
+		d.Tier, d.Handoff, d.Rule, d.Strategy, d.Risk = n-1, false, rule, "rules", 0
+	default:
+		d = r.strategy.Decide(query, n)
 	}
 	need := EstimateTokens(query)
 	for d.Tier < n-1 && r.tiers[d.Tier].MaxPromptTokens > 0 && need > r.tiers[d.Tier].MaxPromptTokens {

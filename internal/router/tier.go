@@ -56,7 +56,7 @@ type Config struct {
 	// [RiskTier]). Default: the bounds chosen at training time.
 	Bounds []float64 `yaml:"bounds"`
 	// OOSBound overrides the model's out-of-scope handoff bound. Default:
-	// the model's (0.5); negative disables the out-of-scope handoff.
+	// the model's (0.7 by default); negative disables the out-of-scope handoff.
 	OOSBound float64 `yaml:"oos_bound"`
 	// Rules enables the built-in hard rules (fraud, dispute, stolen card,
 	// chargeback to the top tier; requests for a person to handoff).
@@ -150,6 +150,9 @@ func (c Config) Validate() error {
 		if b < 0 || b > 1 {
 			return fmt.Errorf("router config: bound %v outside [0, 1]", b)
 		}
+	}
+	if c.OOSBound > 1 {
+		return fmt.Errorf("router config: oos_bound %v above 1", c.OOSBound)
 	}
 	if c.Cascade.MinMeanLogprob > 0 || c.Cascade.MinTokenLogprob > 0 {
 		return errors.New("router config: cascade log-probability thresholds must be <= 0")

@@ -36,11 +36,10 @@ type TrainOptions struct {
 	// LowerBound is the bound at every tier boundary but the top one.
 	// Default 0.5 (stay in the lower tier when it is the more likely).
 	LowerBound float64
-	// OOSBound is the out-of-scope handoff bound. Default 0.5.
+	// OOSBound is the out-of-scope handoff bound. Default 0.7 (on
+	// CLINC150 oos_val and the Banking77 validation split, 0.5 handed off 13
+	// of 1,005 in-scope queries, 0.7 9, both catching 98 of 100 oos).
 	OOSBound float64
-	// Average returns the average of the weights over all SGD steps
-	// (Polyak averaging) instead of the last ones.
-	Average bool
 	// Rules are the hard rules the router will run first: calibration
 	// ignores held-out queries a top-tier rule already sends to the top.
 	// The zero value means none.
@@ -73,7 +72,7 @@ func (o TrainOptions) withDefaults() TrainOptions {
 		o.LowerBound = 0.5
 	}
 	if o.OOSBound == 0 {
-		o.OOSBound = 0.5
+		o.OOSBound = 0.7
 	}
 	return o
 }
@@ -165,13 +164,6 @@ func (m *Model) fit(ctx context.Context, examples []Example, opts TrainOptions) 
 	}
 	z := make([]float64, nc)
 	g := make([]float32, nc)
-	// Averaging: with u accumulating step×update, the average of the
-	// weights over all steps is w - u/step.
-	var u, ub []float32
-	if opts.Average {
-		u, ub = make([]float32, len(m.w)), make([]float32, nc)
-	}
-	step := float32(1)
 	for ep := range opts.Epochs {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -188,9 +180,6 @@ func (m *Model) fit(ctx context.Context, examples []Example, opts TrainOptions) 
 				}
 				g[c] = float32(lr * (z[c] - y))
 				m.b[c] -= g[c]
-				if u != nil {
-					ub[c] -= step * g[c]
-				}
 			}
 			for _, ft := range feats[i] {
 				lo := int(ft.idx) * nc
@@ -198,22 +187,7 @@ func (m *Model) fit(ctx context.Context, examples []Example, opts TrainOptions) 
 				for c := range row {
 					row[c] -= g[c] * ft.val
 				}
-				if u != nil {
-					urow := u[lo : lo+nc]
-					for c := range urow {
-						urow[c] -= step * g[c] * ft.val
-					}
-				}
 			}
-			step++
-		}
-	}
-	if u != nil {
-		for i := range m.w {
-			m.w[i] -= u[i] / step
-		}
-		for c := range m.b {
-			m.b[c] -= ub[c] / step
 		}
 	}
 	return nil

@@ -49,8 +49,8 @@ func banking77(t testing.TB) (train, val, test []router.Example, tm router.TierM
 // does and checks issue 6's goals on the carved validation split and on
 // Banking77's test split, against the heuristic baseline.
 func TestBanking77Goals(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains on Banking77")
+	if testing.Short() || raceEnabled {
+		t.Skip("trains on Banking77 (seconds, minutes under -race)")
 	}
 	train, val, test, tm := banking77(t)
 	m, err := router.Train(t.Context(), train, tm, router.TrainOptions{Seed: 1, Rules: router.DefaultRules()})
