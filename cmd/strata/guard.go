@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 
 	"strata/internal/guard"
 )
@@ -57,7 +58,7 @@ func guardScan(w io.Writer, in string, mask, pii bool) error {
 	if mask {
 		src := in
 		if pii {
-			src = maskAll(in, guard.DetectPII(in, nil))
+			src = maskAll(in, merge(guard.DetectCardData(in), guard.DetectPII(in, nil)))
 		}
 		// Mask re-checks and fails rather than print a card number.
 		t, _, err := guard.Mask(src)
@@ -67,11 +68,9 @@ func guardScan(w io.Writer, in string, mask, pii bool) error {
 		_, err = io.WriteString(w, t.String())
 		return err
 	}
-	var found []guard.Finding
+	found := guard.DetectCardData(in)
 	if pii {
-		found = guard.DetectPII(in, nil)
-	} else {
-		found = guard.Detect(in)
+		found = merge(found, guard.DetectPII(in, nil))
 	}
 	out := make([]scanFinding, 0, len(found))
 	for _, f := range found {
@@ -95,4 +94,23 @@ func maskAll(in string, fs []guard.Finding) string {
 		last = f.End
 	}
 	return string(append(b, in[last:]...))
+}
+
+// merge adds the findings of b that overlap none of a (card data first).
+func merge(a, b []guard.Finding) []guard.Finding {
+	out := append([]guard.Finding(nil), a...)
+	for _, f := range b {
+		overlaps := false
+		for _, g := range a {
+			if f.Start < g.End && g.Start < f.End {
+				overlaps = true
+				break
+			}
+		}
+		if !overlaps {
+			out = append(out, f)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Start < out[j].Start })
+	return out
 }

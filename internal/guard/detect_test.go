@@ -236,3 +236,40 @@ func TestDetectTable(t *testing.T) {
 		})
 	}
 }
+
+func TestDetectEncoded(t *testing.T) {
+	cases := []struct {
+		name  string
+		in    string
+		match string // the flagged text, "" for none
+	}{
+		{"base64", "here: NDExMTExMTExMTExMTExMQ== ok", "NDExMTExMTExMTExMTExMQ=="},
+		{"base64-raw-url", "t=NDI0MjQyNDI0MjQyNDI0Mg end", "NDI0MjQyNDI0MjQyNDI0Mg"},
+		{"hex", "0x 34313131313131313131313131313131", "34313131313131313131313131313131"},
+		{"base64-of-spaced", "NDExMSAxMTExIDExMTEgMTExMQ", "NDExMSAxMTExIDExMTEgMTExMQ"},
+		{"spelled", "it is four one one one, one one one one, one one one one, one one one one thanks", "four one one one, one one one one, one one one one, one one one one"},
+		{"spelled-double", "five five five five five five five five five five five five double four four four", "five five five five five five five five five five five five double four four four"},
+		{"mixed-words-digits", "four 1 1 1 one 1 1 1 one one one one 1 1 1 1", "four 1 1 1 one 1 1 1 one one one one 1 1 1 1"},
+		{"base64-plain-text", "aGVsbG8gd29ybGQgaG93IGFyZSB5b3U=", ""},
+		{"spelled-not-card", "one two three four five six seven eight nine zero one two three", ""},
+		{"hex-uuid-like", "deadbeefdeadbeefdeadbeefdeadbeef", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := DetectEncoded(tc.in)
+			got := ""
+			if len(fs) > 0 {
+				got = tc.in[fs[0].Start:fs[0].End]
+			}
+			if got != tc.match || len(fs) > 1 {
+				t.Errorf("DetectEncoded(%q) = %+v (%q), want %q", tc.in, fs, got, tc.match)
+			}
+			if tc.match != "" {
+				m, _, err := Mask(tc.in)
+				if err != nil || strings.Contains(m.String(), tc.match) {
+					t.Errorf("Mask = %q, %v", m.String(), err)
+				}
+			}
+		})
+	}
+}

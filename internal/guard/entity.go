@@ -79,4 +79,7 @@ type Finding struct {
 	// Track is set when the card number was part of magnetic-stripe track
 	// data; the span then covers the whole track.
 	Track bool `json:"track,omitempty"`
+	// Encoded is set when the card number was found base64- or
+	// hex-encoded or spelled out in words (see DetectEncoded).
+	Encoded bool `json:"encoded,omitempty"`
 }

@@ -64,16 +64,17 @@ func (g *Guard) Input(ctx context.Context, raw string) (t Text, fs []Finding, er
 	if err := ctx.Err(); err != nil {
 		return Text{}, nil, fmt.Errorf("%w: %w", ErrRefused, err)
 	}
+	fs = Detect(raw)
 	if len(g.anonymize) > 0 {
-		fs = DetectPII(raw, g.anonymize)
 		// Card data is always removed, whatever the PII list says.
-		card := Detect(raw)
-		fs = resolve(append(fs, card...))
-	} else {
-		fs = Detect(raw)
+		fs = append(fs, DetectPII(raw, g.anonymize)...)
 	}
+	if enc := DetectEncoded(raw); len(enc) > 0 {
+		fs = append(fs, enc...)
+	}
+	fs = resolve(fs)
 	out, err := replace(raw, fs, func(f Finding) (string, error) {
-		if f.Type != CardNumber || f.Track || g.tok == nil {
+		if f.Type != CardNumber || f.Track || f.Encoded || g.tok == nil {
 			return MaskOf(f), nil
 		}
 		pan := panDigits(raw[f.Start:f.End])
@@ -86,7 +87,8 @@ func (g *Guard) Input(ctx context.Context, raw string) (t Text, fs []Finding, er
 		}
 		return tok, nil
 	})
-	if err == nil {
+	if err == nil && len(fs) > 0 {
+		// With no findings out is raw, which Detect just cleared.
 		err = verify(out)
 	}
 	if err != nil {

@@ -236,6 +236,20 @@ type ApplyResponse struct {
 	Outputs      []OutputText `json:"outputs"`
 	Assessments  []Assessment `json:"assessments"`
 	Usage        Usage        `json:"usage"`
+	// GuardrailCoverage counts the characters evaluated (all of them: we
+	// evaluate text only, never images).
+	GuardrailCoverage *Coverage `json:"guardrailCoverage,omitempty"`
+}
+
+// Coverage is guardrailCoverage.
+type Coverage struct {
+	TextCharacters TextCharacters `json:"textCharacters"`
+}
+
+// TextCharacters counts guarded and total characters.
+type TextCharacters struct {
+	Guarded int `json:"guarded"`
+	Total   int `json:"total"`
 }
 
 // OutputText is one element of outputs.
@@ -339,10 +353,13 @@ func Apply(g *Guardrail, source Source, content []string) (*ApplyResponse, error
 		return nil, err
 	}
 	resp := &ApplyResponse{Action: ActionNone, Outputs: []OutputText{}, Assessments: []Assessment{}}
-	units := 0
+	units, chars := 0, 0
 	for _, c := range content {
-		units += max(1, (utf8.RuneCountInString(c)+textUnitChars-1)/textUnitChars)
+		n := utf8.RuneCountInString(c)
+		chars += n
+		units += max(1, (n+textUnitChars-1)/textUnitChars)
 	}
+	resp.GuardrailCoverage = &Coverage{TextCharacters{Guarded: chars, Total: chars}}
 	blocked, anonymized := false, false
 	var as Assessment
 	outputs := slices.Clone(content)
@@ -430,7 +447,11 @@ func applySensitive(p *SensitiveInformationPolicyConfig, src Source, text string
 	var spans []span
 	blocked, anonymized := false, false
 	if len(types) > 0 {
-		for _, f := range DetectPII(text, types) {
+		found := DetectPII(text, types)
+		if _, ok := actions[CardNumber]; ok {
+			found = resolve(append(found, DetectEncoded(text)...))
+		}
+		for _, f := range found {
 			act := actions[f.Type]
 			match := text[f.Start:f.End]
 			if f.Type.IsCard() {

@@ -33,19 +33,34 @@ func MaskOf(f Finding) string {
 }
 
 // Mask replaces all card data in s by masks (see MaskOf) without a vault,
-// for command-line tools, logs and tests. It returns the findings in s and
+// for command-line tools, logs and tests. Besides Detect's findings it
+// masks card numbers hidden in base64, hex or number words (DetectEncoded). It returns the findings in s and
 // fails with ErrUncleared, never returning the text, if a card number
 // survives masking.
 func Mask(s string) (Text, []Finding, error) {
-	fs := Detect(s)
+	fs := DetectCardData(s)
 	out, err := replace(s, fs, func(f Finding) (string, error) { return MaskOf(f), nil })
 	if err != nil {
 		return Text{}, nil, err
 	}
-	if err := verify(out); err != nil {
-		return Text{}, nil, err
+	if len(fs) > 0 {
+		// With no findings out is s, which Detect just cleared.
+		if err := verify(out); err != nil {
+			return Text{}, nil, err
+		}
 	}
 	return cleared(out), fs, nil
+}
+
+// DetectCardData returns everything Mask masks: Detect's findings plus
+// the encoded and spelled-out card numbers of DetectEncoded, ordered and
+// without overlaps.
+func DetectCardData(s string) []Finding {
+	fs := Detect(s)
+	if enc := DetectEncoded(s); len(enc) > 0 {
+		fs = resolve(append(fs, enc...))
+	}
+	return fs
 }
 
 // MaskString is Mask for places that need a plain string, such as log

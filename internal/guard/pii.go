@@ -338,49 +338,67 @@ func ibanAt(s string, p int, final bool) (end int, ok, more bool) {
 func (sc *scanner) words() {
 	s := sc.s
 	n := len(s)
+	resume := 0 // a detector consumed text up to here
+	var prev uint64
 	i := 0
-	for i < n {
-		// Skip to the next word start or '@', eight bytes at a time.
-		for i+8 <= n {
-			x := load8(s, i)
-			if m := alnumMask(x) | eqMask(x, '@'); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
+	// Eight bytes at a time: find the word starts (an ASCII letter or digit
+	// after a byte that is not one) and the '@'s from SWAR masks, and visit
+	// only those.
+	for ; i+8 <= n; i += 8 {
+		x := load8(s, i)
+		a := alnumMask(x)
+		m := a&^(a<<8|prev>>56) | eqMask(x, '@')
+		prev = a
+		for m != 0 {
+			p := i + bits.TrailingZeros64(m)>>3
+			m &= m - 1
+			if p < resume {
+				continue
 			}
-			i += 8
+			if s[p] == '@' {
+				sc.email(p)
+			} else if e := sc.wordStart(p); e > 0 {
+				resume = e
+			}
 		}
-		for i < n && wordClass[s[i]]&wcAlnum == 0 && s[i] != '@' {
-			i++
-		}
-		if i >= n {
-			break
+	}
+	for ; i < n; i++ {
+		if i < resume {
+			continue
 		}
 		if s[i] == '@' {
 			sc.email(i)
-			i++
-			continue
-		}
-		e := i + 1
-		for e+8 <= n {
-			if m := ^alnumMask(load8(s, e)) & msb; m != 0 {
-				e += bits.TrailingZeros64(m) >> 3
-				break
+		} else if isAlnum(s[i]) && (i == 0 || !isAlnum(s[i-1])) {
+			if e := sc.wordStart(i); e > 0 {
+				resume = e
 			}
-			e += 8
-		}
-		for e < n && wordClass[s[e]]&wcAlnum != 0 {
-			e++
-		}
-		if i > 0 && (s[i-1] == '_' || s[i-1] == '.') {
-			i = e
-			continue
-		}
-		if next := sc.wordAt(i, e); next > e {
-			i = next
-		} else {
-			i = e
 		}
 	}
+}
+
+// wordStart runs the word detectors on the word starting at s[i] if a
+// cheap look at its first bytes says one could match. It returns the end
+// of what a detector consumed beyond the word, or -1.
+func (sc *scanner) wordStart(i int) int {
+	s := sc.s
+	n := len(s)
+	if i+1 >= n || !alnumT[s[i+1]] || i > 0 && (s[i-1] == '_' || s[i-1] == '.') {
+		return -1 // one-letter words start no detector
+	}
+	c0, c1 := s[i], s[i+1]
+	if keyPair[c0]>>(lowerT[c1]-'a')&1 == 0 && !(isUpper(c0) && isUpper(c1)) &&
+		!(i+2 < n && (s[i+2] == ':' || s[i+2] == '-')) &&
+		!(upperDigitT[c0] && upperDigitT[c1] && i+17 <= n && alnumT[s[i+16]] && (i+17 == n || !alnumT[s[i+17]])) {
+		return -1
+	}
+	e := i + 2
+	for e < n && alnumT[s[e]] {
+		e++
+	}
+	if next := sc.wordAt(i, e); next > e {
+		return next
+	}
+	return -1
 }
 
 // Word byte classes.
@@ -400,6 +418,28 @@ var wordClass = func() (t [256]byte) {
 	}
 	return t
 }()
+
+// Byte tables for the word pass.
+var (
+	alnumT, upperDigitT [256]bool
+	lowerT              [256]byte
+	// keyPair has bit c1-'a' of entry c0 set when the word start c0 c1
+	// (either case) may begin a keyword that keyword handles.
+	keyPair [256]uint32
+)
+
+func init() {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		alnumT[c] = isAlnum(b)
+		upperDigitT[c] = isUpper(b) || isDigit(b)
+		lowerT[c] = lower(b)
+	}
+	for _, p := range []string{"ht", "ww", "ft", "pa", "pw", "us", "lo", "na", "mr", "ms", "dr", "mi", "li", "pl", "re", "se", "aw"} {
+		keyPair[p[0]] |= 1 << (p[1] - 'a')
+		keyPair[p[0]-32] |= 1 << (p[1] - 'a')
+	}
+}
 
 // wordAt runs the word detectors on the word s[i:e]; it returns where
 // scanning continues (> e when a detector consumed more).
@@ -427,7 +467,7 @@ func (sc *scanner) wordAt(i, e int) int {
 			return u
 		}
 	}
-	if wordClass[c]&wcKey != 0 && i+4 <= len(s) && wl >= 2 {
+	if wl >= 2 && i+4 <= len(s) && keyPair[c]>>(lowerT[s[i+1]]-'a')&1 != 0 {
 		var key uint32
 		for k := 0; k < 4; k++ {
 			key = key<<8 | uint32(lower(s[i+k]))

@@ -16,10 +16,12 @@ const (
 )
 
 // MaxHoldback is the most bytes a Stream ever holds back: the longest text
-// that can still turn into a card number once more text arrives, i.e. up to
-// 18 digit units of maxUnitBytes each joined by 18 gaps of maxGapBytes, plus
-// one partial unit. Everything before it is released at once.
-const MaxHoldback = (maxPAN-1)*maxUnitBytes + (maxPAN-1)*maxGapBytes + maxUnitBytes
+// that can still turn into (part of) a card number once more text arrives,
+// i.e. up to 19 digit units of maxUnitBytes each, joined by 18 gaps of
+// maxGapBytes, the last of which may end in an unfinished HTML tag
+// (maxTagBytes): 19*12 + 18*48 + 40 = 1132 bytes. Everything before it is
+// released at once.
+const MaxHoldback = maxPAN*maxUnitBytes + (maxPAN-1)*maxGapBytes + maxTagBytes
 
 // startClass marks bytes that may begin a digit unit.
 var startClass = func() (t [256]bool) {
@@ -55,6 +57,9 @@ type scanner struct {
 	// tailDigits reports (streaming) that the text ended inside a digit
 	// group whose digits were all released: its digit count.
 	tailDigits int
+	// skipTo is the end of the last track data found: scanning resumes
+	// there.
+	skipTo int
 	// lastPAN is the end of the last card number found, for CVV and expiry
 	// that follow it; -1 when none.
 	lastPAN int
@@ -67,7 +72,7 @@ var scannerPool = sync.Pool{New: func() any {
 func getScanner(s string, final, pii bool) *scanner {
 	sc := scannerPool.Get().(*scanner)
 	sc.s, sc.final, sc.pii = s, final, pii
-	sc.out, sc.hold, sc.lastPAN, sc.carry, sc.tailDigits = nil, -1, -1, 0, 0
+	sc.out, sc.hold, sc.lastPAN, sc.carry, sc.tailDigits, sc.skipTo = nil, -1, -1, 0, 0, 0
 	return sc
 }
 
@@ -110,7 +115,8 @@ func (sc *scanner) run(from int) {
 				sc.hold = h
 				return
 			}
-			i = next
+			// Skip the rest of a track found after the card number.
+			i = max(next, sc.skipTo)
 			continue
 		case uPartial:
 			if !sc.final {
@@ -255,6 +261,11 @@ func (sc *scanner) evalRun(open, lastOpen bool) (hold int) {
 		found = true
 		lastEnd = best + 1
 		a = best + 1
+		if f.Track {
+			// A track is one group: the run ends at the card number.
+			sc.skipTo = f.End
+			return -1
+		}
 	}
 	if !found {
 		sc.cardContext(gs)
@@ -494,8 +505,14 @@ func alnumMask(x uint64) uint64 {
 	return (d | u | l) &^ x & msb
 }
 
-// candMask marks the bytes that may start a digit unit: digits, '\\',
-// '&' and bytes >= 0x80.
+// candMask flags the bytes that may start a digit unit: digits, '\\',
+// '&' and bytes >= 0x80. For speed it skips the exact forms: sums may carry
+// out of a byte >= 0x80 and the zero-byte test may flag bytes above a true
+// match, but only above the lowest flagged byte, so the lowest flag is
+// always right (the caller jumps to it and re-checks byte by byte).
 func candMask(x uint64) uint64 {
-	return digitMask(x) | eqMask(x, '\\') | eqMask(x, '&') | x&msb
+	digit := (x + 0x50*lsb) &^ (x + 0x46*lsb)
+	bs := x ^ ('\\' * lsb)
+	amp := x ^ ('&' * lsb)
+	return (digit | (bs-lsb)&^bs | (amp-lsb)&^amp | x) & msb
 }

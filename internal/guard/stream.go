@@ -24,7 +24,6 @@ var ErrStreamClosed = errors.New("guard: stream closed")
 type Stream struct {
 	repl    func(Finding) (string, error)
 	ctx     string // up to ctxBytes of released raw text
-	outCtx  string // up to ctxBytes of released masked text
 	pending string // raw text not yet released
 	base    int    // stream offset of pending[0]
 	found   []Finding
@@ -59,6 +58,22 @@ func (st *Stream) step(chunk string, final bool) (string, error) {
 	if st.closed {
 		return "", ErrStreamClosed
 	}
+	if st.pending == "" && !hasCandidate(chunk) {
+		// Nothing held and nothing in chunk can start a digit unit, so no
+		// card data can be in it or continue from it: release it as is.
+		st.base += len(chunk)
+		if len(chunk) >= ctxBytes {
+			st.ctx = chunk[len(chunk)-ctxBytes:]
+		} else if chunk != "" {
+			c := st.ctx + chunk
+			st.ctx = c[max(0, len(c)-ctxBytes):]
+		}
+		st.carry = 0
+		if final {
+			st.closed = true
+		}
+		return chunk, nil
+	}
 	buf := st.ctx + st.pending + chunk
 	off := len(st.ctx)
 	sc := getScanner(buf, final, false)
@@ -84,9 +99,10 @@ func (st *Stream) step(chunk string, final bool) (string, error) {
 	seg := buf[off:safe]
 	out, err := replace(seg, rel, st.repl)
 	if err == nil {
-		// Re-check the masked text with the masked text before it, so the
-		// look-alike rules see the same context as in the raw text.
-		err = verify(st.outCtx + out)
+		// Re-check the masked text, scanning it as the stream did: from
+		// after the raw context, which the look-behind rules (IBAN, UUID,
+		// keywords) see exactly as in the whole text.
+		err = st.verify(out)
 	}
 	if err != nil {
 		st.closed = true
@@ -101,8 +117,6 @@ func (st *Stream) step(chunk string, final bool) (string, error) {
 	released := buf[:safe]
 	st.ctx = released[max(0, len(released)-ctxBytes):]
 	st.pending = buf[safe:]
-	oc := st.outCtx + out
-	st.outCtx = oc[max(0, len(oc)-ctxBytes):]
 	st.carry = 0
 	if safe == len(buf) && tail > 0 {
 		st.carry = tail
@@ -111,4 +125,34 @@ func (st *Stream) step(chunk string, final bool) (string, error) {
 		st.closed = true
 	}
 	return out, nil
+}
+
+// verify fails if the masked segment out, read after the raw context,
+// still holds a card number.
+func (st *Stream) verify(out string) error {
+	sc := getScanner(st.ctx+out, true, false)
+	defer sc.release()
+	sc.run(len(st.ctx))
+	for _, f := range sc.out {
+		if f.Type == CardNumber {
+			return ErrUncleared
+		}
+	}
+	return nil
+}
+
+// hasCandidate reports whether s holds a byte that may start a digit unit.
+func hasCandidate(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if candMask(load8(s, i)) != 0 {
+			return true
+		}
+	}
+	for ; i < len(s); i++ {
+		if startClass[s[i]] {
+			return true
+		}
+	}
+	return false
 }

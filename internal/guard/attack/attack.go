@@ -6,11 +6,13 @@
 package attack
 
 import (
+	"cmp"
 	_ "embed"
 	"encoding/binary"
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -145,11 +147,14 @@ func Features(text string) []Feature {
 		}
 	}
 	fs := make([]Feature, 0, len(counts))
-	norm := 0.0
 	for k, v := range counts {
-		x := float32(1 + math.Log(float64(v)+1))
-		fs = append(fs, Feature{k, x})
-		norm += float64(x * x)
+		fs = append(fs, Feature{k, float32(1 + math.Log(float64(v)+1))})
+	}
+	// Map order is random; sort so sums (and so training) are reproducible.
+	slices.SortFunc(fs, func(a, b Feature) int { return cmp.Compare(a.Index, b.Index) })
+	norm := 0.0
+	for _, f := range fs {
+		norm += float64(f.Value * f.Value)
 	}
 	inv := float32(1 / math.Sqrt(norm+1e-12))
 	for i := range fs {
