@@ -6,7 +6,6 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"database/sql"
 	"errors"
 	"path/filepath"
 	"strings"
@@ -14,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite"
+	"strata/internal/store/sqlite"
 )
 
 // gcmSealer is a real AES-256-GCM Sealer for tests (the kms package
@@ -76,17 +75,12 @@ func (c *clock) add(d time.Duration) {
 }
 
 func stores(t *testing.T) map[string]Store {
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "vault.db")+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "vault.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	db.SetMaxOpenConns(1)
 	t.Cleanup(func() { db.Close() })
-	ss, err := NewSQLStore(t.Context(), db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return map[string]Store{"mem": NewMemStore(), "sqlite": ss}
+	return map[string]Store{"mem": NewMemStore(), "records-sqlite": NewRecordStore(db)}
 }
 
 func TestVault(t *testing.T) {
