@@ -30,6 +30,9 @@ var commands = map[string]command{
 	"import":   {"import a Hugging Face model folder", runImport},
 	"convert":  {"convert llama2.c or Mistral checkpoints to a Hugging Face folder", runConvert},
 	"router":   {"train and evaluate the tier router", runRouter},
+	"report":   {"report costs by tier, model and tag from the audit trail (report cost)", runReport},
+	"audit":    {"verify the audit trail's hash chain (audit verify)", runAudit},
+	"keys":     {"create, list and delete OpenAI API bearer keys (keys create|list|delete)", runKeys},
 }
 
 // version is set at link time with -ldflags "-X main.version=...".
