@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -14,6 +15,7 @@ import (
 	"sync"
 
 	"strata/internal/api/bedrock"
+	"strata/internal/api/openai"
 	"strata/internal/api/sts"
 	"strata/internal/blob/localfs"
 	"strata/internal/config"
@@ -23,11 +25,13 @@ import (
 	"strata/internal/iam"
 	"strata/internal/metrics"
 	"strata/internal/modelimport"
+	"strata/internal/profile"
 	"strata/internal/runtime"
 	"strata/internal/server"
 	"strata/internal/store"
 	"strata/internal/store/postgres"
 	"strata/internal/store/sqlite"
+	"strata/internal/throughput"
 )
 
 const serveHelp = `usage: strata serve [flags]
@@ -117,6 +121,7 @@ func runServe(ctx context.Context, args []string) error {
 		cancel()
 	})
 	wg.Go(func() { errc <- app.imports.Run(ctx) })
+	wg.Go(func() { errc <- app.provisioned.Run(ctx) })
 	if *demo {
 		wg.Go(func() {
 			if err := runDemo(ctx, endpoint, cfg, app); err != nil && ctx.Err() == nil {
@@ -148,6 +153,10 @@ type app struct {
 	imports *modelimport.Service
 	runtime *runtime.Runtime
 	metrics *metrics.Metrics
+
+	provisioned *throughput.Service
+	profiles    *profile.Service
+	quotas      io.Closer
 }
 
 func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
@@ -217,13 +226,26 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	})
 	a.metrics.Residency(residency)
 	a.imports.OnModelDeleted(residency.Evict)
-	a.runtime = runtime.New(runtime.Options{
-		Resolver: &runtime.ImportedResolver{
-			Models: a.imports, Blobs: a.blobs, Keys: a.keys, PlainDir: filepath.Join(rc.PlaintextDir, nodeID),
-			Open: func(dir string) (engine.Engine, error) {
-				return llm.Open(dir, llm.LoadOptions{Threads: rc.Threads}, llm.Options{MaxSeqs: rc.MaxSequences, Logger: log.With("component", "llm")})
-			},
+	imported := &runtime.ImportedResolver{
+		Models: a.imports, Blobs: a.blobs, Keys: a.keys, PlainDir: filepath.Join(rc.PlaintextDir, nodeID),
+		Open: func(dir string) (engine.Engine, error) {
+			return llm.Open(dir, llm.LoadOptions{Threads: rc.Threads}, llm.Options{MaxSeqs: rc.MaxSequences, Logger: log.With("component", "llm")})
 		},
+	}
+	a.provisioned = throughput.New(throughput.Options{Store: a.db, Models: a.imports, Targets: imported, Authorizer: a.authz,
+		Warmer: &throughput.ResidencyWarmer{Targets: imported, Residency: residency}, Region: cfg.Region,
+		StreamsPerUnit: cfg.Quotas.StreamsPerUnit, QueueWait: cfg.Quotas.QueueWait(), Logger: log.With("component", "throughput")})
+	a.profiles = profile.New(profile.Options{Store: a.db, Models: a.imports, Targets: imported, Authorizer: a.authz,
+		Region: cfg.Region, Logger: log.With("component", "profile")})
+	quotas, closer, err := throughput.OpenQuotas(ctx, cfg.Quotas, log.With("component", "quotas"))
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.quotas = closer
+	a.runtime = runtime.New(runtime.Options{
+		Resolver:   runtime.Chain{a.provisioned, a.profiles, imported},
+		Admitter:   &throughput.Admitter{Quotas: quotas, Provisioned: a.provisioned},
 		Authorizer: a.authz, Guard: g, Residency: residency, Timeout: rc.Timeout, Observer: a.metrics,
 		Logger: log.With("component", "runtime"),
 	})
@@ -234,8 +256,11 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 func (a *app) Handler() http.Handler {
 	mux := http.NewServeMux()
 	awsAuth := server.NewSigV4(a.dir, "bedrock", "sts")
-	(&bedrock.Handler{Authn: awsAuth, Imports: a.imports, Runtime: a.runtime, Logger: a.log.With("component", "bedrock")}).Register(mux)
+	(&bedrock.Handler{Authn: awsAuth, Imports: a.imports, Runtime: a.runtime, Provisioned: a.provisioned, Profiles: a.profiles,
+		Logger: a.log.With("component", "bedrock")}).Register(mux)
 	mux.Handle("POST /{$}", &sts.Handler{Authn: awsAuth, Logger: a.log.With("component", "sts")})
+	bearer := server.NewBearer(a.dir.LookupAPIKey, awsAuth) // API keys, else SigV4
+	(&openai.Handler{Authn: bearer, Runtime: a.runtime, Models: a.imports, Keys: a.dir, Authorizer: a.authz, Forget: bearer.Forget, Logger: a.log.With("component", "openai")}).Register(mux)
 	mux.Handle("GET /metrics", a.metrics.Handler())
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -248,6 +273,12 @@ func (a *app) Handler() http.Handler {
 }
 
 func (a *app) Close() {
+	if a.provisioned != nil {
+		a.provisioned.Close()
+	}
+	if a.quotas != nil {
+		a.quotas.Close()
+	}
 	if a.runtime != nil {
 		a.runtime.Residency().Close()
 	}

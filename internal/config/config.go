@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"strata/internal/engine/upstream"
 )
 
 // Config is the whole configuration. Every field documents its default.
@@ -33,10 +35,11 @@ type Config struct {
 	MetadataURL string `yaml:"metadata_url"`
 	// Runtime tunes model serving.
 	Runtime Runtime `yaml:"runtime"`
-	// Engines are remote models: each is served by an upstream engine and
-	// invoked by its name or its foundation-model ARN,
+	// Engines are remote models: each is served by an upstream engine
+	// (see internal/engine/upstream for every field) and invoked by its
+	// name or its foundation-model ARN,
 	// arn:aws:bedrock:REGION::foundation-model/NAME. Default none.
-	Engines []Engine `yaml:"engines"`
+	Engines []upstream.Spec `yaml:"engines"`
 	// TLS serves HTTPS when both files are set. Default: plain HTTP and h2c.
 	TLS TLS `yaml:"tls"`
 	// Log sets the log level ("debug", "info", "warn", "error") and format
@@ -121,36 +124,6 @@ type Runtime struct {
 	MaxSequences int `yaml:"max_sequences"`
 	// Threads is the built-in engine's kernel goroutines. Default GOMAXPROCS.
 	Threads int `yaml:"threads"`
-}
-
-// Engine configures one remote model.
-type Engine struct {
-	// Name is the model id callers use, e.g. "mistral.mistral-7b-instruct-v0:2".
-	Name string `yaml:"name"`
-	// Type is "openai" (any OpenAI-compatible server: vLLM, llama.cpp
-	// server, Ollama, TGI) or "bedrock" (AWS Bedrock, or another strata).
-	Type string `yaml:"type"`
-	// URL is the API root: for openai with its version
-	// ("http://vllm:8000/v1"); for bedrock the runtime endpoint ("" means
-	// AWS's endpoint for Region).
-	URL string `yaml:"url"`
-	// Model is the upstream's own model name or id.
-	Model string `yaml:"model"`
-	// Family selects the InvokeModel body format callers use: "mistral"
-	// (default) or "llama".
-	Family string `yaml:"family"`
-	// APIKeyEnv names the environment variable holding the openai API key.
-	APIKeyEnv string `yaml:"api_key_env"`
-	// Region, AccessKeyEnv and SecretKeyEnv configure a bedrock upstream;
-	// with no key variables the SDK's default credential chain is used.
-	Region       string `yaml:"region"`
-	AccessKeyEnv string `yaml:"access_key_env"`
-	SecretKeyEnv string `yaml:"secret_key_env"`
-	// Timeout bounds one request. Default 5m.
-	Timeout time.Duration `yaml:"timeout"`
-	// Retries before the first token on connection errors, 429 and 5xx.
-	// Default 2; -1 disables.
-	Retries int `yaml:"retries"`
 }
 
 // TLS names a certificate and key in PEM files.
@@ -248,20 +221,8 @@ func (c Config) Validate() error {
 			return fmt.Errorf("config: engines[%d]: name is empty or repeated", i)
 		}
 		seen[e.Name] = true
-		switch e.Type {
-		case "openai":
-			if e.URL == "" || e.Model == "" {
-				return fmt.Errorf("config: engines[%d] (%s): an openai engine needs url and model", i, e.Name)
-			}
-		case "bedrock":
-			if e.Model == "" || (e.URL == "" && e.Region == "") {
-				return fmt.Errorf("config: engines[%d] (%s): a bedrock engine needs model and region or url", i, e.Name)
-			}
-		default:
+		if e.Type != "openai" && e.Type != "bedrock" {
 			return fmt.Errorf("config: engines[%d] (%s): type must be openai or bedrock", i, e.Name)
-		}
-		if e.Family != "" && e.Family != "mistral" && e.Family != "llama" {
-			return fmt.Errorf("config: engines[%d] (%s): family must be mistral or llama", i, e.Name)
 		}
 	}
 	switch c.Log.Level {

@@ -35,9 +35,6 @@ type Target struct {
 	Engine   engine.Engine
 	// Tags are cost-allocation tags (inference profiles).
 	Tags map[string]string
-	// Release, when set, is called once the invocation ends (provisioned
-	// capacity and quota reservations).
-	Admission Admission
 }
 
 // Resolver finds the target of a model id (an ARN, name or id) in the
@@ -236,9 +233,6 @@ func (rt *Runtime) Invoke(ctx context.Context, inv *Invocation, emit func(text s
 			return res, err
 		}
 		defer func() { adm.Done(res.InputTokens, res.OutputTokens) }()
-	}
-	if inv.Target.Admission != nil {
-		defer func() { inv.Target.Admission.Done(res.InputTokens, res.OutputTokens) }()
 	}
 
 	gctx, cancel := context.WithTimeout(ctx, rt.o.Timeout)

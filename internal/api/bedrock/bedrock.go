@@ -5,7 +5,9 @@ import (
 	"net/http"
 
 	"strata/internal/modelimport"
+	"strata/internal/profile"
 	"strata/internal/runtime"
+	"strata/internal/throughput"
 )
 
 // Handler serves the Bedrock operations.
@@ -13,7 +15,14 @@ type Handler struct {
 	Authn   Authenticator        // non-nil
 	Imports *modelimport.Service // non-nil
 	Runtime *runtime.Runtime     // non-nil
-	Logger  *slog.Logger         // nil means discard
+	// Provisioned and Profiles serve provisioned throughput and
+	// application inference profiles; nil answers their operations with
+	// UnknownOperationException.
+	Provisioned *throughput.Service // or nil
+	Profiles    *profile.Service    // or nil
+	// Taggers tag other resource types, by ARN resource type; or nil.
+	Taggers map[string]Tagger
+	Logger  *slog.Logger // nil means discard
 }
 
 // Register adds the Bedrock routes to mux.
@@ -34,6 +43,15 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		{"POST /tagResource", h.tagResource},
 		{"POST /untagResource", h.untagResource},
 		{"POST /listTagsForResource", h.listTagsForResource},
+		{"POST /provisioned-model-throughput", h.createProvisionedModelThroughput},
+		{"GET /provisioned-model-throughput/{provisionedModelId}", h.getProvisionedModelThroughput},
+		{"GET /provisioned-model-throughputs", h.listProvisionedModelThroughputs},
+		{"PATCH /provisioned-model-throughput/{provisionedModelId}", h.updateProvisionedModelThroughput},
+		{"DELETE /provisioned-model-throughput/{provisionedModelId}", h.deleteProvisionedModelThroughput},
+		{"POST /inference-profiles", h.createInferenceProfile},
+		{"GET /inference-profiles/{inferenceProfileIdentifier}", h.getInferenceProfile},
+		{"GET /inference-profiles", h.listInferenceProfiles},
+		{"DELETE /inference-profiles/{inferenceProfileIdentifier}", h.deleteInferenceProfile},
 		{"POST /model/{modelId}/invoke", h.invokeModel},
 		{"POST /model/{modelId}/invoke-with-response-stream", h.invokeModelWithResponseStream},
 		{"POST /model/{modelId}/converse", h.converse},

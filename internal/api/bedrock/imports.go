@@ -226,7 +226,7 @@ func (h *Handler) tagResource(ctx context.Context, w http.ResponseWriter, r *htt
 	if in.ResourceARN == "" || in.Tags == nil {
 		return apierr.New(apierr.Validation, "resourceARN and tags are required")
 	}
-	if err := h.Imports.UpdateTags(ctx, p, in.ResourceARN, toTags(in.Tags), nil); err != nil {
+	if err := h.tagger(in.ResourceARN).UpdateTags(ctx, p, in.ResourceARN, toTags(in.Tags), nil); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
@@ -244,7 +244,7 @@ func (h *Handler) untagResource(ctx context.Context, w http.ResponseWriter, r *h
 	if in.ResourceARN == "" || in.TagKeys == nil {
 		return apierr.New(apierr.Validation, "resourceARN and tagKeys are required")
 	}
-	if err := h.Imports.UpdateTags(ctx, p, in.ResourceARN, nil, in.TagKeys); err != nil {
+	if err := h.tagger(in.ResourceARN).UpdateTags(ctx, p, in.ResourceARN, nil, in.TagKeys); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, struct{}{})
@@ -261,7 +261,7 @@ func (h *Handler) listTagsForResource(ctx context.Context, w http.ResponseWriter
 	if in.ResourceARN == "" {
 		return apierr.New(apierr.Validation, "resourceARN is required")
 	}
-	tags, err := h.Imports.Tags(ctx, p, in.ResourceARN)
+	tags, err := h.tagger(in.ResourceARN).Tags(ctx, p, in.ResourceARN)
 	if err != nil {
 		return err
 	}
