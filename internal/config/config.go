@@ -35,6 +35,15 @@ type Config struct {
 	MetadataURL string `yaml:"metadata_url"`
 	// Runtime tunes model serving.
 	Runtime Runtime `yaml:"runtime"`
+	// Router configures POST /query: its tiers (each naming a model),
+	// strategy and cascade, in the router's own YAML (see
+	// internal/router.Config). Default: three laptop tiers, all on the
+	// imported model named "local", priced 1 : 5 : 30, heuristic strategy.
+	Router yaml.Node `yaml:"router"`
+	// Support tunes POST /query's answers.
+	Support Support `yaml:"support"`
+	// Vault tunes card tokenization.
+	Vault Vault `yaml:"vault"`
 	// Engines are remote models: each is served by an upstream engine
 	// (see internal/engine/upstream for every field) and invoked by its
 	// name or its foundation-model ARN,
@@ -124,6 +133,22 @@ type Runtime struct {
 	MaxSequences int `yaml:"max_sequences"`
 	// Threads is the built-in engine's kernel goroutines. Default GOMAXPROCS.
 	Threads int `yaml:"threads"`
+}
+
+// Support tunes the support endpoint.
+type Support struct {
+	// System is the assistant's system prompt. Default: a short
+	// instruction to answer as a payments company's support agent.
+	System string `yaml:"system"`
+	// MaxTokens bounds an answer. Default 256.
+	MaxTokens int `yaml:"max_tokens"`
+}
+
+// Vault tunes the card tokenization vault.
+type Vault struct {
+	// TTL is how long a card token stays valid after its last use.
+	// Default 24h.
+	TTL time.Duration `yaml:"ttl"`
 }
 
 // TLS names a certificate and key in PEM files.

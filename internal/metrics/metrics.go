@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"strata/internal/apierr"
+	"strata/internal/router"
 	"strata/internal/runtime"
 )
 
@@ -32,6 +34,9 @@ type Metrics struct {
 	loads       *prometheus.CounterVec
 	loadTime    *prometheus.HistogramVec
 	evictions   *prometheus.CounterVec
+	queries     *prometheus.CounterVec
+	queryCost   *prometheus.CounterVec
+	queryTime   *prometheus.HistogramVec
 }
 
 // latencyBuckets span sub-millisecond to minutes.
@@ -74,7 +79,27 @@ func New() *Metrics {
 	m.evictions = f(prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "strata_model_evictions_total", Help: "Models evicted from memory, by model.",
 	}, []string{"model"})).(*prometheus.CounterVec)
+	m.queries = f(prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strata_queries_total", Help: "Support queries (POST /query) by answering tier, whether they escalated, and outcome.",
+	}, []string{"tier", "escalated", "outcome"})).(*prometheus.CounterVec)
+	m.queryCost = f(prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "strata_query_cost_usd_total", Help: "Cost of support queries in USD (every tier attempt), by tier and model.",
+	}, []string{"tier", "model"})).(*prometheus.CounterVec)
+	m.queryTime = f(prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "strata_query_latency_seconds", Help: "Support query latency by answering tier.", Buckets: latencyBuckets,
+	}, []string{"tier"})).(*prometheus.HistogramVec)
 	return m
+}
+
+// Query records one support query's outcome.
+func (m *Metrics) Query(o router.Outcome) {
+	outcome := "ok"
+	if o.Failed {
+		outcome = "failed"
+	}
+	m.queries.WithLabelValues(o.Tier, strconv.FormatBool(o.Escalated), outcome).Inc()
+	m.queryCost.WithLabelValues(o.Tier, o.Model).Add(o.CostUSD)
+	m.queryTime.WithLabelValues(o.Tier).Observe(o.Latency.Seconds())
 }
 
 var _ runtime.Observer = (*Metrics)(nil)

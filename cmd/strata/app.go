@@ -1,0 +1,348 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"strata/internal/api/bedrock"
+	"strata/internal/api/detokenize"
+	"strata/internal/api/openai"
+	"strata/internal/api/sts"
+	"strata/internal/api/support"
+	"strata/internal/audit"
+	"strata/internal/blob/localfs"
+	"strata/internal/config"
+	"strata/internal/engine"
+	"strata/internal/engine/llm"
+	"strata/internal/engine/upstream"
+	"strata/internal/guard"
+	"strata/internal/guard/vault"
+	"strata/internal/iam"
+	"strata/internal/metrics"
+	"strata/internal/modelimport"
+	"strata/internal/profile"
+	"strata/internal/router"
+	"strata/internal/runtime"
+	"strata/internal/server"
+	"strata/internal/store"
+	"strata/internal/store/postgres"
+	"strata/internal/store/sqlite"
+	"strata/internal/throughput"
+)
+
+// app is the wired server: every part built once, here.
+type app struct {
+	cfg     config.Config
+	log     *slog.Logger
+	db      store.Store
+	blobs   *localfs.Store
+	keys    *keyRing
+	dir     *iam.Directory
+	authz   iam.Authorizer
+	boot    iam.Bootstrap
+	imports *modelimport.Service
+	runtime *runtime.Runtime
+	metrics *metrics.Metrics
+
+	provisioned *throughput.Service
+	profiles    *profile.Service
+	quotas      io.Closer
+	trail       *audit.Trail
+	vault       *vault.Vault
+	router      *router.Router
+	routerCfg   router.Config
+	engines     []engine.Engine // remote engines, closed on exit
+}
+
+func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating the data directory: %w", err)
+	}
+	for _, d := range []string{"buckets", "artifacts"} {
+		if err := os.MkdirAll(filepath.Join(cfg.DataDir, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	a := &app{cfg: cfg, log: log, authz: &iam.Evaluator{}}
+	var err error
+	if cfg.MetadataURL != "" {
+		a.db, err = postgres.Open(ctx, cfg.MetadataURL)
+	} else {
+		a.db, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, "metadata.db"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.blobs, err = localfs.New(filepath.Join(cfg.DataDir, "artifacts")); err != nil {
+		a.Close()
+		return nil, err
+	}
+	// Embedded mode has one process per data dir, so every temporary file
+	// is from a process that died mid-write.
+	if _, err := a.blobs.CleanTemp(0); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if a.keys, err = openKeyRing(ctx, cfg.DataDir, cfg.Region, log.With("component", "kms")); err != nil {
+		a.Close()
+		return nil, err
+	}
+	sealer, err := a.keys.systemSealer(ctx)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.dir = iam.NewDirectory(a.db, sealer)
+	credPath := filepath.Join(cfg.DataDir, "credentials")
+	a.boot, err = a.dir.Bootstrap(ctx, func(b iam.Bootstrap) error {
+		return writeCredentials(credPath, b.AccessKeyID, b.SecretAccessKey, cfg.Region)
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	nodeID, err := readOrCreate(filepath.Join(cfg.DataDir, "node-id"))
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.imports = modelimport.New(modelimport.Options{
+		Store: a.db, Artifacts: a.blobs, Keys: a.keys, Authorizer: a.authz, Directory: a.dir,
+		BucketsDir: filepath.Join(cfg.DataDir, "buckets"), BucketOwner: a.boot.Account,
+		Region: cfg.Region, NodeID: nodeID, Logger: log.With("component", "modelimport"),
+	})
+	a.metrics = metrics.New()
+	if a.trail, err = audit.Open(ctx, a.db, nodeID, log.With("component", "audit")); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if a.vault, err = openVault(ctx, a, cfg); err != nil {
+		a.Close()
+		return nil, err
+	}
+	g := guard.New(guard.Options{Tokenizer: a.vault, Logger: log.With("component", "guard")})
+	rc := cfg.Runtime
+	residency := runtime.NewResidency(runtime.ResidencyOptions{
+		Budget: rc.MemoryBudget, ColdWait: rc.ColdWait(), MaxCopies: rc.MaxCopies,
+		CopyAfter: rc.MaxSequences, Logger: log.With("component", "residency"),
+		OnLoad: a.metrics.ModelLoaded, OnEvict: a.metrics.ModelEvicted,
+	})
+	a.metrics.Residency(residency)
+	a.imports.OnModelDeleted(residency.Evict)
+	imported := &runtime.ImportedResolver{
+		Models: a.imports, Blobs: a.blobs, Keys: a.keys, PlainDir: filepath.Join(rc.PlaintextDir, nodeID),
+		Open: func(dir string) (engine.Engine, error) {
+			return llm.Open(dir, llm.LoadOptions{Threads: rc.Threads}, llm.Options{MaxSeqs: rc.MaxSequences, Logger: log.With("component", "llm")})
+		},
+	}
+	a.provisioned = throughput.New(throughput.Options{Store: a.db, Models: a.imports, Targets: imported, Authorizer: a.authz,
+		Warmer: &throughput.ResidencyWarmer{Targets: imported, Residency: residency}, Region: cfg.Region,
+		StreamsPerUnit: cfg.Quotas.StreamsPerUnit, QueueWait: cfg.Quotas.QueueWait(), Logger: log.With("component", "throughput")})
+	a.profiles = profile.New(profile.Options{Store: a.db, Models: a.imports, Targets: imported, Authorizer: a.authz,
+		Region: cfg.Region, Logger: log.With("component", "profile")})
+	quotas, closer, err := throughput.OpenQuotas(ctx, cfg.Quotas, log.With("component", "quotas"))
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.quotas = closer
+	a.metrics.Gauge("strata_provisioned_utilization", "Streams in use over streams reserved, per provisioned model.",
+		[]string{"provisioned_model", "model"}, func() []metrics.Sample {
+			var out []metrics.Sample
+			for _, u := range a.provisioned.Utilization() {
+				out = append(out, metrics.Sample{Labels: []string{u.ARN, u.ModelARN}, Value: float64(u.InFlight) / float64(max(u.Reserved, 1))})
+			}
+			return out
+		})
+	remote := &runtime.RemoteResolver{Region: cfg.Region, Models: map[string]*runtime.Remote{}}
+	for _, spec := range cfg.Engines {
+		eng, err := upstream.Open(spec, os.Getenv, nil, log.With("component", "upstream"))
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		a.engines = append(a.engines, eng)
+		family := spec.Family
+		if family == "" {
+			family = "mistral"
+		}
+		remote.Models[spec.Name] = &runtime.Remote{Name: spec.Name, Family: family, Engine: eng}
+	}
+	if a.routerCfg, a.router, err = openRouter(cfg); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.runtime = runtime.New(runtime.Options{
+		Resolver:   runtime.Chain{a.provisioned, a.profiles, imported, remote},
+		Admitter:   &throughput.Admitter{Quotas: quotas, Provisioned: a.provisioned},
+		Authorizer: a.authz, Guard: g, Residency: residency, Timeout: rc.Timeout, Observer: runtime.Observers{a.metrics, a.trail},
+		Logger: log.With("component", "runtime"),
+	})
+	return a, nil
+}
+
+// Handler returns the HTTP handler of every API.
+func (a *app) Handler() http.Handler {
+	mux := http.NewServeMux()
+	awsAuth := server.NewSigV4(a.dir, "bedrock", "sts")
+	(&bedrock.Handler{Authn: awsAuth, Imports: a.imports, Runtime: a.runtime, Provisioned: a.provisioned, Profiles: a.profiles,
+		Logger: a.log.With("component", "bedrock")}).Register(mux)
+	mux.Handle("POST /{$}", &sts.Handler{Authn: awsAuth, Logger: a.log.With("component", "sts")})
+	bearer := server.NewBearer(a.dir.LookupAPIKey, awsAuth) // API keys, else SigV4
+	(&openai.Handler{Authn: bearer, Runtime: a.runtime, Models: a.imports, Keys: a.dir, Authorizer: a.authz, Forget: bearer.Forget, Logger: a.log.With("component", "openai")}).Register(mux)
+	support.New(support.Options{Authn: bearer, Router: a.router, Runtime: a.runtime, Cascade: a.routerCfg.Cascade,
+		System: a.cfg.Support.System, MaxTokens: a.cfg.Support.MaxTokens, Recorder: a.trail, Observe: a.metrics.Query,
+		Logger: a.log.With("component", "support")}).Register(mux)
+	(&detokenize.Handler{Authn: bearer, Vault: a.vault, Recorder: a.trail, Logger: a.log.With("component", "detokenize")}).Register(mux)
+	mux.Handle("GET /metrics", a.metrics.Handler())
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"Healthy"}`))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		bedrock.WriteError(w, a.log, unknownOperation(r))
+	})
+	return mux
+}
+
+func (a *app) Close() {
+	for _, e := range a.engines {
+		e.Close()
+	}
+	if a.trail != nil {
+		a.trail.Flush(context.Background())
+	}
+	if a.provisioned != nil {
+		a.provisioned.Close()
+	}
+	if a.quotas != nil {
+		a.quotas.Close()
+	}
+	if a.runtime != nil {
+		a.runtime.Residency().Close()
+	}
+	if a.db != nil {
+		a.db.Close()
+	}
+	if a.blobs != nil {
+		a.blobs.Close()
+	}
+}
+
+// openVault opens the card-token vault: entries in the metadata store,
+// card numbers sealed under the system's vault key, looked up by an HMAC
+// whose key is made once and kept sealed in the store.
+func openVault(ctx context.Context, a *app, cfg config.Config) (*vault.Vault, error) {
+	key, err := a.keys.DefaultKey(ctx, systemAccount, "vault")
+	if err != nil {
+		return nil, fmt.Errorf("opening the vault key: %w", err)
+	}
+	sealer, err := a.keys.Sealer(ctx, key.ARN)
+	if err != nil {
+		return nil, err
+	}
+	index, err := vaultIndexKey(ctx, a.db, sealer)
+	if err != nil {
+		return nil, err
+	}
+	authz, region := a.authz, cfg.Region
+	return vault.New(vault.Options{
+		Store: vault.NewRecordStore(a.db), Sealer: sealer, IndexKey: index, TTL: cfg.Vault.TTL,
+		Authorize: func(ctx context.Context) error {
+			p := iam.PrincipalFrom(ctx)
+			if p == nil {
+				return errors.New("no caller")
+			}
+			return authz.Authorize(ctx, iam.Request{Principal: p, Action: "strata:Detokenize",
+				Resource: "arn:aws:strata:" + region + ":" + p.Account + ":vault/cards"})
+		},
+		Logger: a.log.With("component", "vault"),
+	})
+}
+
+// vaultIndexKey returns the vault's HMAC key, making it on first use. It is
+// stored sealed, never in the clear.
+func vaultIndexKey(ctx context.Context, st store.Store, sealer iam.Sealer) ([]byte, error) {
+	k := store.Key{Kind: "vault-index-key", ID: "default"}
+	for range 2 {
+		r, err := st.Get(ctx, k)
+		if err == nil {
+			return sealer.Open(ctx, r.Data, []byte("vault-index-key"))
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return nil, err
+		}
+		key := make([]byte, 32)
+		rand.Read(key)
+		sealed, err := sealer.Seal(ctx, key, []byte("vault-index-key"))
+		if err != nil {
+			return nil, err
+		}
+		if _, err := st.Create(ctx, store.Record{Kind: k.Kind, ID: k.ID, Data: sealed}); err == nil {
+			return key, nil
+		} else if !errors.Is(err, store.ErrConflict) {
+			return nil, err
+		}
+		// Another replica made it first: read theirs.
+	}
+	return nil, errors.New("the vault index key could not be read")
+}
+
+// openRouter builds the /query router from the configuration's router
+// section (the router's defaults when it is absent).
+func openRouter(cfg config.Config) (router.Config, *router.Router, error) {
+	rc := router.DefaultConfig()
+	if cfg.Router.Kind != 0 {
+		b, err := yaml.Marshal(&cfg.Router)
+		if err != nil {
+			return rc, nil, err
+		}
+		if rc, err = router.ParseConfig(b); err != nil {
+			return rc, nil, fmt.Errorf("config: router: %w", err)
+		}
+	}
+	var model *router.Model
+	if rc.Strategy == "learned" {
+		var err error
+		if model, err = router.LoadModel(rc.ModelFile); err != nil {
+			return rc, nil, fmt.Errorf("config: router: %w", err)
+		}
+	}
+	r, err := router.New(rc, model)
+	if err != nil {
+		return rc, nil, fmt.Errorf("config: router: %w", err)
+	}
+	return rc, r, nil
+}
+
+// maintain runs periodic housekeeping until ctx is done: expired vault
+// entries and keys whose deletion window has passed are removed.
+func (a *app) maintain(ctx context.Context) error {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		if n, err := a.vault.Purge(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("purging expired card tokens", "err", err)
+		} else if n > 0 {
+			a.log.Info("purged expired card tokens", "count", n)
+		}
+		if _, err := a.keys.PurgeDeleted(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			a.log.Warn("purging deleted keys", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
