@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -93,6 +94,7 @@ func NewEngine(m *Model, tok *tokenizer.Tokenizer, tmpl chat.Template, opts Opti
 		quit:   make(chan struct{}),
 		done:   make(chan struct{}),
 	}
+	e.log.Info("engine ready", "model", m.Config.architectureName(), "threads", m.pool.n, "max_seqs", opts.MaxSeqs)
 	go e.run()
 	return e
 }
@@ -243,6 +245,11 @@ func (e *Engine) Generate(ctx context.Context, req engine.Request, emit func(eng
 	defer r.cancelled.Store(true)
 
 	res := engine.Result{InputTokens: len(ids)}
+	var all strings.Builder
+	done := func(err error) (engine.Result, error) {
+		res.Text = all.String()
+		return res, err
+	}
 	// A completion continues the prompt's text, so its first piece keeps
 	// its leading space unless the prompt is only control tokens (BOS).
 	text := e.tok.NewStreamDecoder()
@@ -250,7 +257,7 @@ func (e *Engine) Generate(ctx context.Context, req engine.Request, emit func(eng
 	stop := &stopper{stops: stops}
 	send := func(ts []engine.Token) error {
 		for _, t := range ts {
-			res.Text += t.Text
+			all.WriteString(t.Text)
 			if req.Logprobs {
 				res.Tokens = append(res.Tokens, t)
 			}
@@ -265,29 +272,29 @@ func (e *Engine) Generate(ctx context.Context, req engine.Request, emit func(eng
 		select {
 		case ev = <-r.events:
 		case <-ctx.Done():
-			return res, ctx.Err()
+			return done(ctx.Err())
 		case <-e.quit:
-			return res, ErrClosed
+			return done(ErrClosed)
 		}
 		if ev.err != nil {
-			return res, ev.err
+			return done(ev.err)
 		}
 		if ev.stop == engine.StopEnd {
 			res.StopReason = engine.StopEnd
-			return res, send(stop.flush(text.Flush()))
+			return done(send(stop.flush(text.Flush())))
 		}
 		res.OutputTokens++
 		ts, matched := stop.push(engine.Token{ID: ev.id, Text: text.Next(ev.id), Logprob: ev.logprob})
 		if err := send(ts); err != nil {
-			return res, err
+			return done(err)
 		}
 		if matched {
 			res.StopReason = engine.StopSequence
-			return res, nil
+			return done(nil)
 		}
 		if ev.stop != "" {
 			res.StopReason = ev.stop
-			return res, send(stop.flush(text.Flush()))
+			return done(send(stop.flush(text.Flush())))
 		}
 	}
 }
@@ -362,20 +369,34 @@ func (e *Engine) run() {
 			}
 			continue
 		}
+		// Sample (and score) every sequence in parallel on the model's
+		// workers: each request has its own sampler and logits.
+		evs := make([]event, len(members))
+		pool := e.model.pool
+		pool.parallel(func(w int) {
+			for i := w; i < len(members); i += pool.n {
+				r := members[i]
+				if batch[i].Logits == nil {
+					continue
+				}
+				id := r.sampler.sample(r.logits)
+				evs[i] = event{id: id}
+				if r.logprobs {
+					evs[i].logprob = logprob(r.logits, id)
+				}
+			}
+		})
 		for i, r := range members {
 			if batch[i].Logits == nil {
 				continue
 			}
-			id := r.sampler.sample(r.logits)
-			if slices.Contains(r.end, id) {
+			ev := evs[i]
+			if slices.Contains(r.end, ev.id) {
 				r.events <- event{stop: engine.StopEnd}
 				r.cancelled.Store(true)
 				continue
 			}
-			ev := event{id: id}
-			if r.logprobs {
-				ev.logprob = logprob(r.logits, id)
-			}
+			id := ev.id
 			r.out++
 			r.last = id
 			if r.out >= r.maxTokens {

@@ -558,3 +558,34 @@ func TestLoadF32IsZeroCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestCloseEndsGeneration(t *testing.T) {
+	e, err := Open(generated(t, modelgen.TinyMistral()), LoadOptions{Threads: 1}, Options{MaxSeqs: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		first := true
+		_, err := e.Generate(t.Context(), engine.Request{Prompt: text(t, "x"), MaxTokens: 250}, func(engine.Token) error {
+			if first {
+				first = false
+				close(started)
+				time.Sleep(20 * time.Millisecond)
+			}
+			return nil
+		})
+		done <- err
+	}()
+	<-started
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil && !errors.Is(err, ErrClosed) {
+		t.Fatalf("Generate during Close: %v", err)
+	}
+	if _, _, err := collect(t.Context(), e, engine.Request{Prompt: text(t, "x"), MaxTokens: 2}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Generate after Close: %v, want ErrClosed", err)
+	}
+}

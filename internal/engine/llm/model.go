@@ -118,6 +118,9 @@ func grow(b *[]float32, n int) []float32 {
 
 // Forward appends tokens to c and returns the logits after the last one.
 func (m *Model) Forward(c *Cache, tokens []int) ([]float32, error) {
+	if len(tokens) == 0 {
+		return nil, errors.New("llm: no tokens to forward")
+	}
 	out := make([]float32, m.Config.Vocab)
 	for len(tokens) > 0 {
 		n := min(len(tokens), m.Chunk)
