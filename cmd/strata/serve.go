@@ -74,6 +74,7 @@ func runServe(ctx context.Context, args []string) error {
 		return err
 	}
 	log := newLogger(cfg.Log)
+	startDebug(log)
 	if *containerDir != "" {
 		return runContainer(ctx, cfg, *containerDir, log)
 	}

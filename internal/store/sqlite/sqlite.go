@@ -122,9 +122,6 @@ func create(ctx context.Context, q execer, r store.Record) (store.Record, error)
 	if r.Kind == "" || r.ID == "" {
 		return r, errors.New("store: record needs a kind and an id")
 	}
-	if err := conflictField(q, ctx, r); err != nil {
-		return r, err
-	}
 	now := time.Now().UTC()
 	if r.Created.IsZero() {
 		r.Created = now
@@ -138,6 +135,10 @@ func create(ctx context.Context, q execer, r store.Record) (store.Record, error)
 		r.Created.UnixNano(), r.Updated.UnixNano(), r.Version, r.Data)
 	if err != nil {
 		if strings.Contains(err.Error(), "UNIQUE") {
+			// Name the field that conflicted; the insert was rolled back.
+			if cerr := conflictField(q, ctx, r); cerr != nil {
+				return r, cerr
+			}
 			return r, &store.ConflictError{Field: "id", Value: r.ID}
 		}
 		return r, fmt.Errorf("inserting %s %s: %w", r.Kind, r.ID, err)
