@@ -5,11 +5,13 @@ package e2e
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
@@ -155,7 +157,29 @@ func (s *server) awsConfig(t *testing.T) aws.Config {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cfg.HTTPClient = ownBodyClient{http.DefaultClient}
 	return cfg
+}
+
+// ownBodyClient sends each request with a private copy of its body. The
+// SDK (smithy-go v1.28.8) closes the request body as soon as Do returns,
+// while net/http may still read it, and the transport then closes the
+// connection under a response stream ("use of closed network connection",
+// seen under load). It is a client-side race; the server is not involved.
+type ownBodyClient struct{ c *http.Client }
+
+func (o ownBodyClient) Do(r *http.Request) (*http.Response, error) {
+	if r.Body != nil && r.Body != http.NoBody {
+		buf, err := io.ReadAll(r.Body)
+		r.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		r.Body = io.NopCloser(bytes.NewReader(buf))
+		r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+		r.ContentLength = int64(len(buf))
+	}
+	return o.c.Do(r)
 }
 
 // credentials returns the admin access key the server wrote.
