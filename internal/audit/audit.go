@@ -71,12 +71,13 @@ type Trail struct {
 	node string
 	log  *slog.Logger
 
-	mu       sync.Mutex
-	seq      int64     // +checklocks:mu; of the last appended event
-	prev     string    // +checklocks:mu; its hash
-	last     time.Time // +checklocks:mu; its time (times are strictly increasing)
-	pending  []store.Op
+	mu      sync.Mutex
+	seq     int64     // +checklocks:mu; of the last appended event
+	last    time.Time // +checklocks:mu; its time (times are strictly increasing)
+	pending []Event   // +checklocks:mu; appended, not yet written
+
 	flushing sync.Mutex // serializes writes to the store
+	prev     string     // +checklocks:flushing; hash of the last written event
 }
 
 // genesis is the PrevHash of a chain's first event.
@@ -119,12 +120,12 @@ func Open(ctx context.Context, st store.Store, node string, log *slog.Logger) (*
 
 func eventID(node string, seq int64) string { return fmt.Sprintf("%s/%016d", node, seq) }
 
-// Append adds e to the chain. It fills Seq, Node, Time (if zero), PrevHash
-// and Hash.
+// Append adds e to the chain. It fills Seq, Node and Time (if zero); the
+// hashes are computed when the event is written, off the request path.
 func (t *Trail) Append(e Event) {
 	t.mu.Lock()
 	t.seq++
-	e.Seq, e.Node, e.PrevHash = t.seq, t.node, t.prev
+	e.Seq, e.Node = t.seq, t.node
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
@@ -132,12 +133,21 @@ func (t *Trail) Append(e Event) {
 		e.Time = t.last.Add(time.Microsecond)
 	}
 	e.Time = e.Time.UTC().Truncate(time.Microsecond)
-	e.Hash = e.digest()
-	t.prev, t.last = e.Hash, e.Time
-	data, _ := json.Marshal(e)
-	rec := store.Record{Kind: Kind, ID: eventID(t.node, e.Seq), Name: eventID(t.node, e.Seq), Status: e.Outcome, Created: e.Time, Data: data}
-	t.pending = append(t.pending, store.Op{Create: &rec})
+	t.last = e.Time
+	t.pending = append(t.pending, e)
 	t.mu.Unlock()
+}
+
+// seal chains e after prev: it sets PrevHash and Hash and returns the
+// event's JSON. Hash is the last field, so the document is marshalled once
+// with an empty hash, hashed, and the hash put in place.
+func seal(e *Event, prev string) []byte {
+	e.PrevHash, e.Hash = prev, ""
+	b, _ := json.Marshal(e)
+	sum := sha256.Sum256(b)
+	e.Hash = hex.EncodeToString(sum[:])
+	const tail = `"hash":""}`
+	return append(b[:len(b)-len(tail)], `"hash":"`+e.Hash+`"}`...)
 }
 
 // Flush writes the pending events.
@@ -145,19 +155,29 @@ func (t *Trail) Flush(ctx context.Context) error {
 	t.flushing.Lock()
 	defer t.flushing.Unlock()
 	t.mu.Lock()
-	ops := t.pending
+	events := t.pending
 	t.pending = nil
 	t.mu.Unlock()
-	for len(ops) > 0 {
-		n := min(len(ops), 500)
-		if err := t.st.Apply(ctx, ops[:n]); err != nil {
+	for len(events) > 0 {
+		n := min(len(events), 500)
+		prev := t.prev
+		ops := make([]store.Op, n)
+		for i := range n {
+			e := &events[i]
+			data := seal(e, prev)
+			prev = e.Hash
+			ops[i] = store.Op{Create: &store.Record{Kind: Kind, ID: eventID(t.node, e.Seq), Name: eventID(t.node, e.Seq),
+				Status: e.Outcome, Created: e.Time, Data: data}}
+		}
+		if err := t.st.Apply(ctx, ops); err != nil {
 			// Keep them for the next try, ahead of newer events.
 			t.mu.Lock()
-			t.pending = append(ops, t.pending...)
+			t.pending = append(events, t.pending...)
 			t.mu.Unlock()
 			return fmt.Errorf("writing audit events: %w", err)
 		}
-		ops = ops[n:]
+		t.prev = prev
+		events = events[n:]
 	}
 	return nil
 }
