@@ -27,6 +27,7 @@ import (
 	"strata/internal/engine/upstream"
 	"strata/internal/guard"
 	"strata/internal/guard/vault"
+	"strata/internal/guardrails"
 	"strata/internal/iam"
 	"strata/internal/metrics"
 	"strata/internal/modelimport"
@@ -56,6 +57,7 @@ type app struct {
 
 	provisioned *throughput.Service
 	profiles    *profile.Service
+	guardrails  *guardrails.Service
 	quotas      io.Closer
 	trail       *audit.Trail
 	vault       *vault.Vault
@@ -138,7 +140,12 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		OnLoad: a.metrics.ModelLoaded, OnEvict: a.metrics.ModelEvicted,
 	})
 	a.metrics.Residency(residency)
-	a.imports.OnModelDeleted(residency.Evict)
+	a.imports.OnModelDeleted(func(arn string) {
+		residency.Evict(arn)
+		if a.runtime != nil {
+			a.runtime.Forget()
+		}
+	})
 	imported := &runtime.ImportedResolver{
 		Models: a.imports, Blobs: a.blobs, Keys: a.keys, PlainDir: filepath.Join(rc.PlaintextDir, nodeID),
 		Open: func(dir string) (engine.Engine, error) {
@@ -150,6 +157,8 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		StreamsPerUnit: cfg.Quotas.StreamsPerUnit, QueueWait: cfg.Quotas.QueueWait(), Logger: log.With("component", "throughput")})
 	a.profiles = profile.New(profile.Options{Store: a.db, Models: a.imports, Targets: imported, Authorizer: a.authz,
 		Region: cfg.Region, Logger: log.With("component", "profile")})
+	a.guardrails = guardrails.New(guardrails.Options{Store: a.db, Authorizer: a.authz, Region: cfg.Region,
+		Logger: log.With("component", "guardrails")})
 	quotas, closer, err := throughput.OpenQuotas(ctx, cfg.Quotas, log.With("component", "quotas"))
 	if err != nil {
 		a.Close()
@@ -195,7 +204,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 func (a *app) Handler() http.Handler {
 	mux := http.NewServeMux()
 	awsAuth := server.NewSigV4(a.dir, "bedrock", "sts")
-	(&bedrock.Handler{Authn: awsAuth, Imports: a.imports, Runtime: a.runtime, Provisioned: a.provisioned, Profiles: a.profiles,
+	(&bedrock.Handler{Authn: awsAuth, Imports: a.imports, Runtime: a.runtime, Provisioned: a.provisioned, Profiles: a.profiles, Guardrails: a.guardrails,
 		Logger: a.log.With("component", "bedrock")}).Register(mux)
 	mux.Handle("POST /{$}", &sts.Handler{Authn: awsAuth, Logger: a.log.With("component", "sts")})
 	bearer := server.NewBearer(a.dir.LookupAPIKey, awsAuth) // API keys, else SigV4

@@ -9,7 +9,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"strata/internal/apierr"
@@ -84,6 +86,20 @@ type Invocation struct {
 	Seed        *int64
 	Stop        []string
 	Logprobs    bool
+
+	// Guardrail, when set, is a Bedrock guardrail (see guardrailInput):
+	// applied to the input before the card guard and to the output after
+	// generation.
+	Guardrail *guard.Guardrail
+	// GuardrailParts, when non-nil, are the only input spans the guardrail
+	// evaluates (Converse guardContent blocks); nil means the prompt and
+	// every message, but not the system prompts.
+	GuardrailParts []GuardedPart
+	// GuardrailAsync streams output chunks as they are generated and
+	// applies the guardrail to the whole output at the end
+	// (streamProcessingMode async). Otherwise, with a guardrail, the output
+	// is buffered, evaluated, and emitted once (sync).
+	GuardrailAsync bool
 }
 
 // Result is a finished invocation.
@@ -98,6 +114,9 @@ type Result struct {
 	Logprobs []float64
 	// OutputFindings counts card data masked in the output.
 	OutputFindings int
+	// Guardrail holds the guardrail's assessments when the invocation
+	// had one.
+	Guardrail *GuardrailTrace
 }
 
 // Options configure a Runtime.
@@ -111,13 +130,27 @@ type Options struct {
 	// Timeout bounds one generation; past it the request fails with
 	// ModelTimeoutException. 0 means 5 minutes.
 	Timeout time.Duration
-	Logger  *slog.Logger // nil means discard
+	// ResolveTTL is how long a resolved model id is reused without asking
+	// the resolvers (and the metadata store) again. 0 means 2 seconds;
+	// negative disables the cache. Deleting a model calls Forget.
+	ResolveTTL time.Duration
+	Logger     *slog.Logger // nil means discard
 }
 
 // Runtime runs invocations.
 type Runtime struct {
 	o   Options
 	log *slog.Logger
+
+	mu      sync.Mutex
+	targets map[targetKey]cachedTarget // +checklocks:mu
+}
+
+type targetKey struct{ account, modelID string }
+
+type cachedTarget struct {
+	t       *Target
+	expires time.Time
 }
 
 // New returns a Runtime.
@@ -128,7 +161,18 @@ func New(o Options) *Runtime {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runtime{o: o, log: o.Logger}
+	if o.ResolveTTL == 0 {
+		o.ResolveTTL = 2 * time.Second
+	}
+	return &Runtime{o: o, log: o.Logger, targets: map[targetKey]cachedTarget{}}
+}
+
+// Forget drops every cached resolution, so the next request sees changes
+// (a deleted model, a moved profile) at once.
+func (rt *Runtime) Forget() {
+	rt.mu.Lock()
+	clear(rt.targets)
+	rt.mu.Unlock()
 }
 
 // Resolve finds the target of modelID for p.
@@ -136,7 +180,30 @@ func (rt *Runtime) Resolve(ctx context.Context, p *iam.Principal, modelID string
 	if modelID == "" {
 		return nil, apierr.New(apierr.Validation, "modelId is required")
 	}
-	return rt.o.Resolver.Resolve(ctx, p, modelID)
+	if rt.o.ResolveTTL < 0 {
+		return rt.o.Resolver.Resolve(ctx, p, modelID)
+	}
+	// Targets are resolved per account; the caller's permission is checked
+	// on every invocation, so sharing a resolution within an account is safe.
+	k := targetKey{p.Account, modelID}
+	now := time.Now()
+	rt.mu.Lock()
+	c, ok := rt.targets[k]
+	rt.mu.Unlock()
+	if ok && now.Before(c.expires) {
+		return c.t, nil
+	}
+	t, err := rt.o.Resolver.Resolve(ctx, p, modelID)
+	if err != nil {
+		return nil, err
+	}
+	rt.mu.Lock()
+	if len(rt.targets) > 10000 {
+		clear(rt.targets)
+	}
+	rt.targets[k] = cachedTarget{t: t, expires: now.Add(rt.o.ResolveTTL)}
+	rt.mu.Unlock()
+	return t, nil
 }
 
 func (rt *Runtime) authorize(ctx context.Context, inv *Invocation) error {
@@ -215,6 +282,14 @@ func (rt *Runtime) Invoke(ctx context.Context, inv *Invocation, emit func(text s
 	if err := rt.authorize(ctx, inv); err != nil {
 		return res, err
 	}
+	if inv.Guardrail != nil {
+		if blocked, err := guardrailInput(inv, res); err != nil || blocked {
+			if err == nil && emit != nil {
+				err = emit(res.Text)
+			}
+			return res, err
+		}
+	}
 	req, err := rt.guardInput(ctx, inv)
 	if err != nil {
 		return res, err
@@ -247,7 +322,7 @@ func (rt *Runtime) Invoke(ctx context.Context, inv *Invocation, emit func(text s
 			res.FirstToken = time.Since(start)
 		}
 		text.WriteString(s)
-		if emit != nil {
+		if emit != nil && (inv.Guardrail == nil || inv.GuardrailAsync) {
 			return emit(s)
 		}
 		return nil
@@ -278,6 +353,12 @@ func (rt *Runtime) Invoke(ctx context.Context, inv *Invocation, emit func(text s
 	}
 	res.StopReason = gen.StopReason
 	res.Text = text.String()
+	if err == nil && inv.Guardrail != nil {
+		err = guardrailOutput(inv, res)
+		if err == nil && emit != nil && !inv.GuardrailAsync && res.Text != "" {
+			err = emit(res.Text)
+		}
+	}
 	if err != nil {
 		switch {
 		case ctx.Err() != nil:
@@ -373,4 +454,159 @@ func (os Observers) Observe(ctx context.Context, inv *Invocation, res *Result, e
 	for _, o := range os {
 		o.Observe(ctx, inv, res, err)
 	}
+}
+
+// StopGuardrail is the stop reason of an invocation whose input or output
+// a guardrail blocked or changed.
+const StopGuardrail engine.StopReason = "guardrail_intervened"
+
+// GuardedPart is a span [Start, End) of one input text that a guardrail
+// evaluates: System[Index] when System is set, else Messages[Index].
+type GuardedPart struct {
+	System     bool
+	Index      int
+	Start, End int
+}
+
+// GuardrailTrace is what a guardrail found in one invocation.
+type GuardrailTrace struct {
+	Input  *guard.ApplyResponse
+	Output *guard.ApplyResponse // nil when the input was blocked
+	// ModelOutput is the model's output (card data masked) before the
+	// guardrail replaced it; set only when it intervened on the output.
+	ModelOutput string
+	// InputLatency and OutputLatency are the time each evaluation took.
+	InputLatency, OutputLatency time.Duration
+}
+
+// Intervened reports whether the guardrail blocked or changed anything.
+func (t *GuardrailTrace) Intervened() bool {
+	return t != nil && (t.Input != nil && t.Input.Action == guard.ActionIntervened ||
+		t.Output != nil && t.Output.Action == guard.ActionIntervened)
+}
+
+// guardrailBlocked reports whether r blocked its content (rather than only
+// anonymizing it or detecting without action).
+func guardrailBlocked(r *guard.ApplyResponse) bool {
+	if r.Action != guard.ActionIntervened {
+		return false
+	}
+	for _, a := range r.Assessments {
+		if a.TopicPolicy != nil {
+			for _, t := range a.TopicPolicy.Topics {
+				if t.Action == guard.ActionBlocked {
+					return true
+				}
+			}
+		}
+		if a.ContentPolicy != nil {
+			for _, f := range a.ContentPolicy.Filters {
+				if f.Action == guard.ActionBlocked {
+					return true
+				}
+			}
+		}
+		if a.WordPolicy != nil {
+			for _, w := range append(slices.Clone(a.WordPolicy.CustomWords), a.WordPolicy.ManagedWordLists...) {
+				if w.Action == guard.ActionBlocked {
+					return true
+				}
+			}
+		}
+		if a.SensitiveInformationPolicy != nil {
+			for _, e := range a.SensitiveInformationPolicy.PiiEntities {
+				if e.Action == guard.ActionBlocked {
+					return true
+				}
+			}
+			for _, e := range a.SensitiveInformationPolicy.Regexes {
+				if e.Action == guard.ActionBlocked {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// guardrailInput applies inv.Guardrail to the input, on raw text before
+// the card guard. When it blocks, res holds the blocked input message with
+// StopGuardrail and blocked is true: the engine must not run. When it
+// anonymizes, the anonymized spans replace the originals in inv, so the
+// card guard and the engine see only them.
+func guardrailInput(inv *Invocation, res *Result) (blocked bool, err error) {
+	text := func(p GuardedPart) *string {
+		if p.System {
+			return &inv.System[p.Index]
+		}
+		return &inv.Messages[p.Index].Text
+	}
+	parts := inv.GuardrailParts
+	if parts == nil {
+		for i, m := range inv.Messages {
+			parts = append(parts, GuardedPart{Index: i, End: len(m.Text)})
+		}
+	}
+	var texts []string
+	if inv.Prompt != "" && inv.GuardrailParts == nil {
+		texts = append(texts, inv.Prompt)
+	}
+	for _, p := range parts {
+		if p.Index < 0 || (p.System && p.Index >= len(inv.System)) || (!p.System && p.Index >= len(inv.Messages)) {
+			return false, apierr.New(apierr.Internal, "guarded part %d out of range", p.Index)
+		}
+		s := *text(p)
+		if p.Start < 0 || p.End > len(s) || p.Start > p.End {
+			return false, apierr.New(apierr.Internal, "guarded part [%d,%d) out of range", p.Start, p.End)
+		}
+		texts = append(texts, s[p.Start:p.End])
+	}
+	if len(texts) == 0 {
+		texts = []string{""}
+	}
+	start := time.Now()
+	in, err := guard.Apply(inv.Guardrail, guard.SourceInput, texts)
+	if err != nil {
+		return false, apierr.Wrap(apierr.Validation, err, "The guardrail could not be applied")
+	}
+	res.Guardrail = &GuardrailTrace{Input: in, InputLatency: time.Since(start)}
+	if guardrailBlocked(in) {
+		res.Text, res.StopReason = inv.Guardrail.BlockedInputMessaging, StopGuardrail
+		return true, nil
+	}
+	if in.Action != guard.ActionIntervened || len(in.Outputs) != len(texts) {
+		return false, nil
+	}
+	outs := in.Outputs
+	if inv.Prompt != "" && inv.GuardrailParts == nil {
+		inv.Prompt, outs = outs[0].Text, outs[1:]
+	}
+	// Replace from the last span to the first so earlier offsets hold.
+	for i := len(parts) - 1; i >= 0; i-- {
+		p := parts[i]
+		s := text(p)
+		*s = (*s)[:p.Start] + outs[i].Text + (*s)[p.End:]
+	}
+	return false, nil
+}
+
+// guardrailOutput applies inv.Guardrail to the whole (card-masked) output
+// in res.Text, replacing it by the blocked output message or the
+// anonymized text when the guardrail intervenes.
+func guardrailOutput(inv *Invocation, res *Result) error {
+	start := time.Now()
+	out, err := guard.Apply(inv.Guardrail, guard.SourceOutput, []string{res.Text})
+	if err != nil {
+		return apierr.Wrap(apierr.Internal, err, "The guardrail could not be applied to the output")
+	}
+	if res.Guardrail == nil {
+		res.Guardrail = &GuardrailTrace{}
+	}
+	res.Guardrail.Output, res.Guardrail.OutputLatency = out, time.Since(start)
+	if out.Action != guard.ActionIntervened || len(out.Outputs) == 0 {
+		return nil
+	}
+	res.Guardrail.ModelOutput = res.Text
+	res.Text, res.StopReason = out.Outputs[0].Text, StopGuardrail
+	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"strata/internal/guardrails"
 	"strata/internal/modelimport"
 	"strata/internal/profile"
 	"strata/internal/runtime"
@@ -20,6 +21,10 @@ type Handler struct {
 	// UnknownOperationException.
 	Provisioned *throughput.Service // or nil
 	Profiles    *profile.Service    // or nil
+	// Guardrails serves the guardrail operations, ApplyGuardrail and the
+	// guardrails of InvokeModel and Converse; nil answers them with
+	// UnknownOperationException.
+	Guardrails *guardrails.Service // or nil
 	// Taggers tag other resource types, by ARN resource type; or nil.
 	Taggers map[string]Tagger
 	Logger  *slog.Logger // nil means discard
@@ -52,6 +57,13 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		{"GET /inference-profiles/{inferenceProfileIdentifier}", h.getInferenceProfile},
 		{"GET /inference-profiles", h.listInferenceProfiles},
 		{"DELETE /inference-profiles/{inferenceProfileIdentifier}", h.deleteInferenceProfile},
+		{"POST /guardrails", h.createGuardrail},
+		{"GET /guardrails/{guardrailIdentifier}", h.getGuardrail},
+		{"GET /guardrails", h.listGuardrails},
+		{"PUT /guardrails/{guardrailIdentifier}", h.updateGuardrail},
+		{"POST /guardrails/{guardrailIdentifier}", h.createGuardrailVersion},
+		{"DELETE /guardrails/{guardrailIdentifier}", h.deleteGuardrail},
+		{"POST /guardrail/{guardrailIdentifier}/version/{guardrailVersion}/apply", h.applyGuardrail},
 		{"POST /model/{modelId}/invoke", h.invokeModel},
 		{"POST /model/{modelId}/invoke-with-response-stream", h.invokeModelWithResponseStream},
 		{"POST /model/{modelId}/converse", h.converse},

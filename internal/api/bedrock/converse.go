@@ -37,7 +37,7 @@ type converseRequest struct {
 		TopP          *float64 `json:"topP"`
 		StopSequences []string `json:"stopSequences"`
 	} `json:"inferenceConfig"`
-	GuardrailConfig                   json.RawMessage   `json:"guardrailConfig"`
+	GuardrailConfig                   *guardrailConfig  `json:"guardrailConfig"`
 	ToolConfig                        json.RawMessage   `json:"toolConfig"`
 	AdditionalModelRequestFields      map[string]any    `json:"additionalModelRequestFields"`
 	AdditionalModelResponseFieldPaths []string          `json:"additionalModelResponseFieldPaths"`
@@ -49,26 +49,27 @@ type converseRequest struct {
 }
 
 // blockText returns the text of a content block, refusing kinds the
-// built-in models cannot take.
-func blockText(where string, b contentBlock) (string, error) {
+// built-in models cannot take; guarded is set for guardContent blocks.
+func blockText(where string, b contentBlock) (text string, guarded bool, err error) {
 	if b.Text != nil {
-		return *b.Text, nil
+		return *b.Text, false, nil
 	}
 	if b.CachePoint != nil {
-		return "", nil
+		return "", false, nil
 	}
 	if b.GuardContent != nil {
 		var g struct {
 			Text struct {
-				Text string `json:"text"`
+				Text       string   `json:"text"`
+				Qualifiers []string `json:"qualifiers"`
 			} `json:"text"`
 		}
 		if err := json.Unmarshal(b.GuardContent, &g); err != nil {
-			return "", apierr.New(apierr.Validation, "%s.guardContent is malformed", where)
+			return "", false, apierr.New(apierr.Validation, "%s.guardContent is malformed", where)
 		}
-		return g.Text.Text, nil
+		return g.Text.Text, true, nil
 	}
-	return "", apierr.New(apierr.Validation, "%s: this model supports only text content blocks", where)
+	return "", false, apierr.New(apierr.Validation, "%s: this model supports only text content blocks", where)
 }
 
 // parseConverse fills inv from a Converse request.
@@ -83,12 +84,16 @@ func parseConverse(body []byte, inv *runtime.Invocation) (*converseRequest, erro
 	if req.ToolConfig != nil {
 		return nil, apierr.New(apierr.Validation, "This model doesn't support tool use.")
 	}
+	var parts []runtime.GuardedPart
 	for i, s := range req.System {
-		t, err := blockText("system."+itoa(i), s)
+		t, guarded, err := blockText("system."+itoa(i), s)
 		if err != nil {
 			return nil, err
 		}
 		if t != "" {
+			if guarded {
+				parts = append(parts, runtime.GuardedPart{System: true, Index: len(inv.System), End: len(t)})
+			}
 			inv.System = append(inv.System, t)
 		}
 	}
@@ -104,14 +109,19 @@ func parseConverse(body []byte, inv *runtime.Invocation) (*converseRequest, erro
 		}
 		var text string
 		for j, b := range m.Content {
-			t, err := blockText("messages."+itoa(i)+".content."+itoa(j), b)
+			t, guarded, err := blockText("messages."+itoa(i)+".content."+itoa(j), b)
 			if err != nil {
 				return nil, err
+			}
+			if guarded {
+				parts = append(parts, runtime.GuardedPart{Index: len(inv.Messages), Start: len(text), End: len(text) + len(t)})
 			}
 			text += t
 		}
 		inv.Messages = append(inv.Messages, runtime.Message{Role: m.Role, Text: text})
 	}
+	// With guardContent blocks, the guardrail evaluates only them.
+	inv.GuardrailParts = parts
 	inv.MaxTokens, inv.Temperature = 512, 0.5
 	if ic := req.InferenceConfig; ic != nil {
 		if ic.MaxTokens != nil {
@@ -161,6 +171,8 @@ func converseStopReason(r engine.StopReason) string {
 		return "max_tokens"
 	case engine.StopSequence:
 		return "stop_sequence"
+	case runtime.StopGuardrail:
+		return "guardrail_intervened"
 	}
 	return "end_turn"
 }
@@ -174,19 +186,28 @@ func (h *Handler) converse(ctx context.Context, w http.ResponseWriter, r *http.R
 	if err != nil {
 		return err
 	}
-	if _, err := parseConverse(body, inv); err != nil {
+	req, err := parseConverse(body, inv)
+	if err != nil {
+		return err
+	}
+	gc, err := h.useGuardrail(ctx, p, inv, req.GuardrailConfig, false)
+	if err != nil {
 		return err
 	}
 	res, err := h.Runtime.Invoke(ctx, inv, nil)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
+	out := map[string]any{
 		"output":     map[string]any{"message": map[string]any{"role": "assistant", "content": []any{map[string]string{"text": res.Text}}}},
 		"stopReason": converseStopReason(res.StopReason),
 		"usage":      converseUsage(res),
 		"metrics":    map[string]int64{"latencyMs": res.Latency.Milliseconds()},
-	})
+	}
+	if t := gc.trace(res); t != nil {
+		out["trace"] = map[string]any{"guardrail": t}
+	}
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -195,7 +216,12 @@ func (h *Handler) converseStream(ctx context.Context, w http.ResponseWriter, r *
 	if err != nil {
 		return err
 	}
-	if _, err := parseConverse(body, inv); err != nil {
+	req, err := parseConverse(body, inv)
+	if err != nil {
+		return err
+	}
+	gc, err := h.useGuardrail(ctx, p, inv, req.GuardrailConfig, true)
+	if err != nil {
 		return err
 	}
 	sw := newStreamWriter(w)
@@ -229,7 +255,11 @@ func (h *Handler) converseStream(ctx context.Context, w http.ResponseWriter, r *
 		err = send("messageStop", map[string]string{"stopReason": converseStopReason(res.StopReason)})
 	}
 	if err == nil {
-		err = send("metadata", map[string]any{"usage": converseUsage(res), "metrics": map[string]int64{"latencyMs": res.Latency.Milliseconds()}})
+		md := map[string]any{"usage": converseUsage(res), "metrics": map[string]int64{"latencyMs": res.Latency.Milliseconds()}}
+		if t := gc.trace(res); t != nil {
+			md["trace"] = map[string]any{"guardrail": t}
+		}
+		err = send("metadata", md)
 	}
 	if err != nil && !isClientGone(err) && ctx.Err() == nil {
 		sw.fail(err, func(err error) { WriteError(w, h.Logger, err) })

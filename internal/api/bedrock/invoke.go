@@ -45,6 +45,24 @@ type invokeBody struct {
 	Logprobs    json.RawMessage `json:"logprobs"`
 	N           *int            `json:"n"`
 	Stream      *bool           `json:"stream"`
+	// GuardrailConfig is amazon-bedrock-guardrailConfig
+	// {streamProcessingMode}, read by guardrailStreamMode.
+	GuardrailConfig json.RawMessage `json:"amazon-bedrock-guardrailConfig"`
+}
+
+// guardrailStreamMode returns the body's
+// amazon-bedrock-guardrailConfig.streamProcessingMode ("" when absent).
+func guardrailStreamMode(body []byte) string {
+	var b struct {
+		GC struct {
+			StreamProcessingMode string `json:"streamProcessingMode"`
+		} `json:"amazon-bedrock-guardrailConfig"`
+	}
+	json.Unmarshal(body, &b)
+	if b.GC.StreamProcessingMode == "" && bytes.Contains(body, []byte(`"amazon-bedrock-guardrailConfig"`)) {
+		return "SYNCHRONOUS"
+	}
+	return b.GC.StreamProcessingMode
 }
 
 // parseInvokeBody reads an InvokeModel body for a model of family into an
@@ -198,7 +216,7 @@ func stopReason(r engine.StopReason) string {
 }
 
 // invokeResponse renders a finished invocation in the body format f.
-func invokeResponse(f bodyFormat, res *runtime.Result) any {
+func invokeResponse(f bodyFormat, res *runtime.Result) map[string]any {
 	switch f {
 	case formatCompletion:
 		return map[string]any{"generation": res.Text, "prompt_token_count": res.InputTokens,
@@ -271,6 +289,10 @@ func (h *Handler) invokeModel(ctx context.Context, w http.ResponseWriter, r *htt
 	if err != nil {
 		return err
 	}
+	gc, err := h.guardrailHeaders(ctx, p, r, inv, "")
+	if err != nil {
+		return err
+	}
 	res, err := h.Runtime.Invoke(ctx, inv, nil)
 	if err != nil {
 		return err
@@ -279,7 +301,9 @@ func (h *Handler) invokeModel(ctx context.Context, w http.ResponseWriter, r *htt
 	hd.Set("X-Amzn-Bedrock-Input-Token-Count", strconv.Itoa(res.InputTokens))
 	hd.Set("X-Amzn-Bedrock-Output-Token-Count", strconv.Itoa(res.OutputTokens))
 	hd.Set("X-Amzn-Bedrock-Invocation-Latency", strconv.FormatInt(res.Latency.Milliseconds(), 10))
-	writeJSON(w, http.StatusOK, invokeResponse(f, res))
+	out := invokeResponse(f, res)
+	gc.addInvokeTrace(out, res)
+	writeJSON(w, http.StatusOK, out)
 	return nil
 }
 
@@ -306,6 +330,10 @@ func (h *Handler) invokeModelWithResponseStream(ctx context.Context, w http.Resp
 	if err != nil {
 		return err
 	}
+	gc, err := h.guardrailHeaders(ctx, p, r, inv, guardrailStreamMode(body))
+	if err != nil {
+		return err
+	}
 	w.Header().Set("X-Amzn-Bedrock-Content-Type", "application/json")
 	sw := newStreamWriter(w)
 	chunk := func(v any) error {
@@ -319,7 +347,9 @@ func (h *Handler) invokeModelWithResponseStream(ctx context.Context, w http.Resp
 		return chunk(streamChunk(f, text, &runtime.Result{}, false))
 	})
 	if err == nil {
-		err = chunk(streamChunk(f, "", res, true))
+		last := streamChunk(f, "", res, true)
+		gc.addInvokeTrace(last, res)
+		err = chunk(last)
 	}
 	if err != nil && !isClientGone(err) && ctx.Err() == nil {
 		sw.fail(err, func(err error) { WriteError(w, h.Logger, err) })

@@ -28,6 +28,8 @@ func (h *Handler) tagger(resourceARN string) Tagger {
 			return h.Provisioned
 		case typ == "application-inference-profile" && h.Profiles != nil:
 			return h.Profiles
+		case typ == "guardrail" && h.Guardrails != nil:
+			return h.Guardrails
 		}
 	}
 	return h.Imports
