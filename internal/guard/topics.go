@@ -4,6 +4,7 @@ import (
 	"hash/fnv"
 	"math"
 	"strings"
+	"sync"
 )
 
 // TopicThreshold is the similarity at or above which text is on a denied
@@ -104,11 +105,39 @@ func cosine(a, b sparse) float64 {
 // against its definition and each example.
 func TopicScore(t TopicConfig, text string) float64 {
 	q := topicVector(text)
-	best := cosine(q, topicVector(t.Definition))
+	best := cosine(q, policyVector(t.Definition))
 	for _, ex := range t.Examples {
-		best = max(best, cosine(q, topicVector(ex)))
+		best = max(best, cosine(q, policyVector(ex)))
 	}
 	return best
+}
+
+// policyVectors memoizes the vectors of topic definitions and examples:
+// policies are few and change rarely, while every request scores against
+// them. Vectors are read-only once made. The cache is dropped whole when it
+// grows past policyVectorLimit entries.
+var (
+	policyVectorsMu sync.RWMutex
+	policyVectors   = map[string]sparse{}
+)
+
+const policyVectorLimit = 4096
+
+func policyVector(s string) sparse {
+	policyVectorsMu.RLock()
+	v, ok := policyVectors[s]
+	policyVectorsMu.RUnlock()
+	if ok {
+		return v
+	}
+	v = topicVector(s)
+	policyVectorsMu.Lock()
+	if len(policyVectors) >= policyVectorLimit {
+		clear(policyVectors)
+	}
+	policyVectors[s] = v
+	policyVectorsMu.Unlock()
+	return v
 }
 
 func applyTopics(p *TopicPolicyConfig, src Source, content []string) (*TopicPolicyAssessment, bool) {

@@ -188,11 +188,36 @@ var heuristics = []*regexp.Regexp{
 
 const heuristicScore = 0.95
 
+// heuristicNeeds lists, for each heuristic, literals of which the text
+// must hold at least one for the expression to match: a cheap filter that
+// spares most texts the regular expressions.
+var heuristicNeeds = [][]string{
+	{"ignore", "disregard", "forget", "override", "bypass"},
+	{"you are", "you're", "act as", "pretend to be", "roleplay as"},
+	{" mode"},
+	{"reveal", "print", "show", "repeat", "output", "leak", "tell me"},
+	{"do anything now", "ethical", "moral", "without any"},
+	{"system", "assistant", "inst]", "im_start", "im_end"},
+	{"cvv", "cvc", "card number", "pin"},
+}
+
 // Heuristic reports whether text trips one of the attack heuristics.
 func Heuristic(text string) bool {
 	s := strings.ToLower(text)
-	for _, re := range heuristics {
+	for i, re := range heuristics {
+		if !containsAny(s, heuristicNeeds[i]) {
+			continue
+		}
 		if re.MatchString(s) {
+			return true
+		}
+	}
+	return false
+}
+
+func containsAny(s string, subs []string) bool {
+	for _, sub := range subs {
+		if strings.Contains(s, sub) {
 			return true
 		}
 	}
