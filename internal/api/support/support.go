@@ -49,7 +49,7 @@ type Options struct {
 	MaxTokens int
 	// Handoff is the answer to a query handed to a person.
 	Handoff  string
-	Recorder Recorder     // or nil
+	Recorder Recorder // or nil
 	Observe  func(router.Outcome)
 	Logger   *slog.Logger // nil means discard
 }
