@@ -152,6 +152,10 @@ support: {max_tokens: 24}
 	if tiers["simple"] != 1 || tiers["complex"] != 3 || !near(sum, want) {
 		t.Errorf("report by tier %v, cost %.8f, want %.8f:\n%s", tiers, sum, want, out)
 	}
+	// Every operation is in the hash-chained trail, and the chain holds.
+	if out := strataCLI(t, "audit", "verify", "--data-dir", dataDir); !strings.HasPrefix(out, "audit trail intact") {
+		t.Errorf("audit verify: %s", out)
+	}
 	if b, _ := os.ReadFile(filepath.Join(dataDir, "metadata.db")); bytes.Contains(b, []byte("4111111111111111")) {
 		t.Error("the card number is in the stored records")
 	}

@@ -1,15 +1,25 @@
 package bedrock
 
 import (
+	"errors"
 	"log/slog"
 	"net/http"
 
+	"strata/internal/apierr"
+	"strata/internal/audit"
+	"strata/internal/auth"
 	"strata/internal/guardrails"
+	"strata/internal/iam"
 	"strata/internal/modelimport"
 	"strata/internal/profile"
 	"strata/internal/runtime"
 	"strata/internal/throughput"
 )
+
+// Recorder keeps audit events; *audit.Trail is one.
+type Recorder interface {
+	Append(e audit.Event)
+}
 
 // Handler serves the Bedrock operations.
 type Handler struct {
@@ -25,6 +35,8 @@ type Handler struct {
 	// guardrails of InvokeModel and Converse; nil answers them with
 	// UnknownOperationException.
 	Guardrails *guardrails.Service // or nil
+	// Audit, when set, gets every operation as an event.
+	Audit Recorder // or nil
 	// Taggers tag other resource types, by ARN resource type; or nil.
 	Taggers map[string]Tagger
 	Logger  *slog.Logger // nil means discard
@@ -36,55 +48,82 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		h.Logger = slog.New(slog.DiscardHandler)
 	}
 	routes := []struct {
-		pattern string
-		fn      handlerFunc
+		pattern, name string // name is the operation's AWS name
+		fn            handlerFunc
 	}{
-		{"POST /model-import-jobs", h.createModelImportJob},
-		{"GET /model-import-jobs/{jobIdentifier}", h.getModelImportJob},
-		{"GET /model-import-jobs", h.listModelImportJobs},
-		{"GET /imported-models/{modelIdentifier}", h.getImportedModel},
-		{"GET /imported-models", h.listImportedModels},
-		{"DELETE /imported-models/{modelIdentifier}", h.deleteImportedModel},
-		{"POST /tagResource", h.tagResource},
-		{"POST /untagResource", h.untagResource},
-		{"POST /listTagsForResource", h.listTagsForResource},
-		{"POST /provisioned-model-throughput", h.createProvisionedModelThroughput},
-		{"GET /provisioned-model-throughput/{provisionedModelId}", h.getProvisionedModelThroughput},
-		{"GET /provisioned-model-throughputs", h.listProvisionedModelThroughputs},
-		{"PATCH /provisioned-model-throughput/{provisionedModelId}", h.updateProvisionedModelThroughput},
-		{"DELETE /provisioned-model-throughput/{provisionedModelId}", h.deleteProvisionedModelThroughput},
-		{"POST /inference-profiles", h.createInferenceProfile},
-		{"GET /inference-profiles/{inferenceProfileIdentifier}", h.getInferenceProfile},
-		{"GET /inference-profiles", h.listInferenceProfiles},
-		{"DELETE /inference-profiles/{inferenceProfileIdentifier}", h.deleteInferenceProfile},
-		{"POST /guardrails", h.createGuardrail},
-		{"GET /guardrails/{guardrailIdentifier}", h.getGuardrail},
-		{"GET /guardrails", h.listGuardrails},
-		{"PUT /guardrails/{guardrailIdentifier}", h.updateGuardrail},
-		{"POST /guardrails/{guardrailIdentifier}", h.createGuardrailVersion},
-		{"DELETE /guardrails/{guardrailIdentifier}", h.deleteGuardrail},
-		{"POST /guardrail/{guardrailIdentifier}/version/{guardrailVersion}/apply", h.applyGuardrail},
-		{"POST /model/{modelId}/invoke", h.invokeModel},
-		{"POST /model/{modelId}/invoke-with-response-stream", h.invokeModelWithResponseStream},
-		{"POST /model/{modelId}/converse", h.converse},
-		{"POST /model/{modelId}/converse-stream", h.converseStream},
-		{"POST /model/{modelId}/count-tokens", h.countTokens},
+		{"POST /model-import-jobs", "CreateModelImportJob", h.createModelImportJob},
+		{"GET /model-import-jobs/{jobIdentifier}", "GetModelImportJob", h.getModelImportJob},
+		{"GET /model-import-jobs", "ListModelImportJobs", h.listModelImportJobs},
+		{"GET /imported-models/{modelIdentifier}", "GetImportedModel", h.getImportedModel},
+		{"GET /imported-models", "ListImportedModels", h.listImportedModels},
+		{"DELETE /imported-models/{modelIdentifier}", "DeleteImportedModel", h.deleteImportedModel},
+		{"POST /tagResource", "TagResource", h.tagResource},
+		{"POST /untagResource", "UntagResource", h.untagResource},
+		{"POST /listTagsForResource", "ListTagsForResource", h.listTagsForResource},
+		{"POST /provisioned-model-throughput", "CreateProvisionedModelThroughput", h.createProvisionedModelThroughput},
+		{"GET /provisioned-model-throughput/{provisionedModelId}", "GetProvisionedModelThroughput", h.getProvisionedModelThroughput},
+		{"GET /provisioned-model-throughputs", "ListProvisionedModelThroughputs", h.listProvisionedModelThroughputs},
+		{"PATCH /provisioned-model-throughput/{provisionedModelId}", "UpdateProvisionedModelThroughput", h.updateProvisionedModelThroughput},
+		{"DELETE /provisioned-model-throughput/{provisionedModelId}", "DeleteProvisionedModelThroughput", h.deleteProvisionedModelThroughput},
+		{"POST /inference-profiles", "CreateInferenceProfile", h.createInferenceProfile},
+		{"GET /inference-profiles/{inferenceProfileIdentifier}", "GetInferenceProfile", h.getInferenceProfile},
+		{"GET /inference-profiles", "ListInferenceProfiles", h.listInferenceProfiles},
+		{"DELETE /inference-profiles/{inferenceProfileIdentifier}", "DeleteInferenceProfile", h.deleteInferenceProfile},
+		{"POST /guardrails", "CreateGuardrail", h.createGuardrail},
+		{"GET /guardrails/{guardrailIdentifier}", "GetGuardrail", h.getGuardrail},
+		{"GET /guardrails", "ListGuardrails", h.listGuardrails},
+		{"PUT /guardrails/{guardrailIdentifier}", "UpdateGuardrail", h.updateGuardrail},
+		{"POST /guardrails/{guardrailIdentifier}", "CreateGuardrailVersion", h.createGuardrailVersion},
+		{"DELETE /guardrails/{guardrailIdentifier}", "DeleteGuardrail", h.deleteGuardrail},
+		{"POST /guardrail/{guardrailIdentifier}/version/{guardrailVersion}/apply", "ApplyGuardrail", h.applyGuardrail},
+		{"POST /model/{modelId}/invoke", "InvokeModel", h.invokeModel},
+		{"POST /model/{modelId}/invoke-with-response-stream", "InvokeModelWithResponseStream", h.invokeModelWithResponseStream},
+		{"POST /model/{modelId}/converse", "Converse", h.converse},
+		{"POST /model/{modelId}/converse-stream", "ConverseStream", h.converseStream},
+		{"POST /model/{modelId}/count-tokens", "CountTokens", h.countTokens},
 	}
 	for _, rt := range routes {
-		mux.Handle(rt.pattern, h.op(rt.fn))
+		mux.Handle(rt.pattern, h.op(rt.name, rt.fn))
 	}
 }
 
 // op authenticates a request and runs fn, writing any error in Bedrock's shape.
-func (h *Handler) op(fn handlerFunc) http.Handler {
+func (h *Handler) op(name string, fn handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, body, err := h.Authn.Authenticate(r)
+		if err == nil {
+			err = fn(r.Context(), w, r, p, body)
+		}
 		if err != nil {
 			WriteError(w, h.Logger, err)
-			return
 		}
-		if err := fn(r.Context(), w, r, p, body); err != nil {
-			WriteError(w, h.Logger, err)
-		}
+		h.record(r, name, p, err)
 	})
+}
+
+// record appends the operation to the audit trail: who, what, on which
+// resource (the path's identifier), and the outcome.
+func (h *Handler) record(r *http.Request, name string, p *iam.Principal, err error) {
+	if h.Audit == nil {
+		return
+	}
+	req := audit.RequestFrom(r.Context())
+	e := audit.Event{RequestID: req.ID, SourceIP: req.SourceIP, API: "bedrock", Operation: name, Outcome: "ok"}
+	for _, label := range []string{"modelId", "jobIdentifier", "modelIdentifier", "provisionedModelId", "inferenceProfileIdentifier", "guardrailIdentifier"} {
+		if v := r.PathValue(label); v != "" {
+			e.Resource = v
+			break
+		}
+	}
+	if p != nil {
+		e.Principal, e.Account = p.ARN, p.Account
+	}
+	if err != nil {
+		if ae, ok := errors.AsType[*auth.Error](err); ok {
+			e.Outcome, _ = ae.Wire(auth.JSON)
+		} else {
+			e.Outcome = apierr.From(err).Kind.String()
+		}
+	}
+	h.Audit.Append(e)
 }
