@@ -249,7 +249,7 @@ router:
 `, c.srv.URL+"/v1"))
 	s := startServer(t, "", "--config", cfg)
 	key := createAPIKey(t, s)
-	br := bedrockruntime.NewFromConfig(s.awsConfig(t))
+	awsCfg := s.awsConfig(t)
 	oa := openaiClient(s, key)
 	ctx := t.Context()
 
@@ -258,7 +258,7 @@ router:
 		name     string
 		requests int
 		prompts  int // prompts per request
-		call     func(g cardGen) (string, error)
+		call     func(g cardGen, br *bedrockruntime.Client) (string, error)
 	}
 	turns := func(g cardGen) []types.Message {
 		var msgs []types.Message
@@ -284,14 +284,14 @@ router:
 		return b
 	}
 	apis := []api{
-		{"InvokeModel", 2000, perRequest, func(g cardGen) (string, error) {
+		{"InvokeModel", 2000, perRequest, func(g cardGen, br *bedrockruntime.Client) (string, error) {
 			out, err := br.InvokeModel(ctx, &bedrockruntime.InvokeModelInput{ModelId: aws.String("canary"), Body: invokeBody(g)})
 			if err != nil {
 				return "", err
 			}
 			return string(out.Body), nil
 		}},
-		{"InvokeModelWithResponseStream", 2000, perRequest, func(g cardGen) (string, error) {
+		{"InvokeModelWithResponseStream", 2000, perRequest, func(g cardGen, br *bedrockruntime.Client) (string, error) {
 			out, err := br.InvokeModelWithResponseStream(ctx, &bedrockruntime.InvokeModelWithResponseStreamInput{ModelId: aws.String("canary"), Body: invokeBody(g)})
 			if err != nil {
 				return "", err
@@ -304,7 +304,7 @@ router:
 			}
 			return b.String(), out.GetStream().Err()
 		}},
-		{"Converse", 2000, perRequest, func(g cardGen) (string, error) {
+		{"Converse", 2000, perRequest, func(g cardGen, br *bedrockruntime.Client) (string, error) {
 			out, err := br.Converse(ctx, &bedrockruntime.ConverseInput{ModelId: aws.String("canary"), Messages: turns(g),
 				InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(16)}})
 			if err != nil {
@@ -313,7 +313,7 @@ router:
 			b, _ := json.Marshal(out.Output)
 			return string(b), nil
 		}},
-		{"ConverseStream", 1500, perRequest, func(g cardGen) (string, error) {
+		{"ConverseStream", 1500, perRequest, func(g cardGen, br *bedrockruntime.Client) (string, error) {
 			out, err := br.ConverseStream(ctx, &bedrockruntime.ConverseStreamInput{ModelId: aws.String("canary"), Messages: turns(g),
 				InferenceConfig: &types.InferenceConfiguration{MaxTokens: aws.Int32(16)}})
 			if err != nil {
@@ -329,7 +329,7 @@ router:
 			}
 			return b.String(), out.GetStream().Err()
 		}},
-		{"chat.completions", 1500, perRequest, func(g cardGen) (string, error) {
+		{"chat.completions", 1500, perRequest, func(g cardGen, br *bedrockruntime.Client) (string, error) {
 			var msgs []openai.ChatCompletionMessageParamUnion
 			for i := range perRequest {
 				if i%2 == 0 {
@@ -344,7 +344,7 @@ router:
 			}
 			return out.Choices[0].Message.Content, nil
 		}},
-		{"chat.completions stream", 1000, perRequest, func(g cardGen) (string, error) {
+		{"chat.completions stream", 1000, perRequest, func(g cardGen, br *bedrockruntime.Client) (string, error) {
 			var msgs []openai.ChatCompletionMessageParamUnion
 			for range perRequest / 2 {
 				msgs = append(msgs, openai.UserMessage(g.prompt(c)), openai.AssistantMessage(g.prompt(c)))
@@ -358,7 +358,7 @@ router:
 			}
 			return b.String(), st.Err()
 		}},
-		{"query", 1500, 1, func(g cardGen) (string, error) {
+		{"query", 1500, 1, func(g cardGen, br *bedrockruntime.Client) (string, error) {
 			body, _ := json.Marshal(map[string]string{"query": g.prompt(c)})
 			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.endpoint+"/query", bytes.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+key)
@@ -382,8 +382,12 @@ router:
 		for w := range 8 {
 			wg.Go(func() {
 				g := cardGen{rand.New(rand.NewPCG(uint64(w), uint64(len(a.name))))}
+				// A client per worker: smithy-go v1.28.8 shares an event-stream
+				// decoder between a client's concurrent streams (a data race
+				// in the SDK, seen under -race).
+				br := bedrockruntime.NewFromConfig(awsCfg)
 				for range jobs {
-					out, err := a.call(g)
+					out, err := a.call(g, br)
 					if err != nil {
 						failures.Add(1)
 						firstErr.CompareAndSwap(nil, fmt.Sprintf("%s: %v", a.name, err))

@@ -96,6 +96,10 @@ func (h *Handler) op(name string, fn handlerFunc) http.Handler {
 		}
 		if err != nil {
 			WriteError(w, h.Logger, err)
+		} else if r.Method == http.MethodDelete || r.Method == http.MethodPatch || r.Method == http.MethodPut {
+			// A deleted or changed model, profile or provisioned model must
+			// not be served from the runtime's resolution cache.
+			h.Runtime.Forget()
 		}
 		h.record(r, name, p, err)
 	})
