@@ -96,7 +96,7 @@ func (h *Handler) op(name string, fn handlerFunc) http.Handler {
 		}
 		if err != nil {
 			WriteError(w, h.Logger, err)
-		} else if r.Method == http.MethodDelete || r.Method == http.MethodPatch || r.Method == http.MethodPut {
+		} else if h.Runtime != nil && (r.Method == http.MethodDelete || r.Method == http.MethodPatch || r.Method == http.MethodPut) {
 			// A deleted or changed model, profile or provisioned model must
 			// not be served from the runtime's resolution cache.
 			h.Runtime.Forget()
