@@ -26,6 +26,7 @@ import (
 	"strata/internal/iam"
 	"strata/internal/modelimport"
 	"strata/internal/store"
+	"strata/internal/tags"
 )
 
 // Store kinds, and the ARN resource type of guardrails.
@@ -146,23 +147,6 @@ func validateToken(tok string) error {
 	return nil
 }
 
-func validateTags(tags []modelimport.Tag) error {
-	if len(tags) > 200 {
-		return apierr.New(apierr.TooManyTags, "A resource can have at most 200 tags")
-	}
-	seen := map[string]bool{}
-	for _, t := range tags {
-		if t.Key == "" || len(t.Key) > 128 || len(t.Value) > 256 {
-			return apierr.New(apierr.Validation, "tags: keys must be 1-128 characters and values at most 256")
-		}
-		if seen[t.Key] {
-			return apierr.New(apierr.Validation, "tags: duplicate tag key %q", t.Key)
-		}
-		seen[t.Key] = true
-	}
-	return nil
-}
-
 func from(r store.Record) (*Guardrail, error) {
 	var g Guardrail
 	if err := json.Unmarshal(r.Data, &g); err != nil {
@@ -200,7 +184,7 @@ func (s *Service) Create(ctx context.Context, p *iam.Principal, in CreateInput) 
 	if err := validateToken(in.ClientRequestToken); err != nil {
 		return nil, err
 	}
-	if err := validateTags(in.Tags); err != nil {
+	if err := tags.Validate("tags", in.Tags); err != nil {
 		return nil, err
 	}
 	id := arn.NewID()
@@ -580,7 +564,7 @@ func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN 
 	if remove != nil {
 		action = "bedrock:UntagResource"
 	}
-	if err := validateTags(add); err != nil {
+	if err := tags.Validate("tags", add); err != nil {
 		return err
 	}
 	for range 5 {
@@ -591,8 +575,8 @@ func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN 
 		if err := s.authorize(ctx, p, action, d.ARN); err != nil {
 			return err
 		}
-		d.Tags = mergeTags(d.Tags, add, remove)
-		if err := validateTags(d.Tags); err != nil {
+		d.Tags = tags.Merge(d.Tags, add, remove)
+		if err := tags.Validate("tags", d.Tags); err != nil {
 			return err
 		}
 		if _, err := s.o.Store.Update(ctx, d.record()); errors.Is(err, store.ErrConflict) {
@@ -602,21 +586,4 @@ func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN 
 		}
 	}
 	return apierr.New(apierr.Conflict, "The resource %s is being changed; try again", resourceARN)
-}
-
-func mergeTags(tags, add []modelimport.Tag, remove []string) []modelimport.Tag {
-	drop := map[string]bool{}
-	for _, k := range remove {
-		drop[k] = true
-	}
-	for _, t := range add {
-		drop[t.Key] = true
-	}
-	var out []modelimport.Tag
-	for _, t := range tags {
-		if !drop[t.Key] {
-			out = append(out, t)
-		}
-	}
-	return append(out, add...)
 }

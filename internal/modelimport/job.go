@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"strata/internal/store"
+	"strata/internal/tags"
 )
 
 // Job statuses, as Bedrock names them.
@@ -27,10 +28,7 @@ const (
 )
 
 // Tag is a resource tag.
-type Tag struct {
-	Key   string `json:"key"`
-	Value string `json:"value"`
-}
+type Tag = tags.Tag
 
 // Job is a model import job.
 type Job struct {

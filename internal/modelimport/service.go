@@ -16,6 +16,7 @@ import (
 	"strata/internal/arn"
 	"strata/internal/iam"
 	"strata/internal/store"
+	"strata/internal/tags"
 )
 
 // Artifacts is where imported files are kept; blob.Store satisfies it.
@@ -104,23 +105,6 @@ func validateName(field, v string) error {
 	return nil
 }
 
-func validateTags(field string, tags []Tag) error {
-	if len(tags) > 200 {
-		return apierr.New(apierr.TooManyTags, "%s has more than 200 tags", field)
-	}
-	seen := map[string]bool{}
-	for _, t := range tags {
-		if t.Key == "" || len(t.Key) > 128 || len(t.Value) > 256 {
-			return apierr.New(apierr.Validation, "%s: tag keys must be 1-128 characters and values at most 256", field)
-		}
-		if seen[t.Key] {
-			return apierr.New(apierr.Validation, "%s: duplicate tag key %q", field, t.Key)
-		}
-		seen[t.Key] = true
-	}
-	return nil
-}
-
 func (s *Service) authorize(ctx context.Context, p *iam.Principal, action, resource string, extra map[string][]string) error {
 	err := s.o.Authorizer.Authorize(ctx, iam.Request{Principal: p, Action: action, Resource: resource, Context: extra})
 	if err != nil {
@@ -144,10 +128,10 @@ func (s *Service) CreateJob(ctx context.Context, p *iam.Principal, in CreateJobI
 	if in.ClientRequestToken != "" && (len(in.ClientRequestToken) > 256 || !tokenRE.MatchString(in.ClientRequestToken)) {
 		return nil, apierr.New(apierr.Validation, "clientRequestToken must match ^[a-zA-Z0-9](-*[a-zA-Z0-9])*$ and be at most 256 characters")
 	}
-	if err := validateTags("jobTags", in.JobTags); err != nil {
+	if err := tags.Validate("jobTags", in.JobTags); err != nil {
 		return nil, err
 	}
-	if err := validateTags("importedModelTags", in.ModelTags); err != nil {
+	if err := tags.Validate("importedModelTags", in.ModelTags); err != nil {
 		return nil, err
 	}
 	if in.SourceURI == "" {
@@ -431,7 +415,7 @@ func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN 
 	if remove != nil {
 		action = "bedrock:UntagResource"
 	}
-	if err := validateTags("tags", add); err != nil {
+	if err := tags.Validate("tags", add); err != nil {
 		return err
 	}
 	for range 5 { // retry optimistic-concurrency conflicts
@@ -443,15 +427,15 @@ func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN 
 		if err := json.Unmarshal(r.Data, &doc); err != nil {
 			return err
 		}
-		var tags []Tag
+		var current []Tag
 		if b, _ := json.Marshal(doc["tags"]); b != nil {
-			json.Unmarshal(b, &tags)
+			json.Unmarshal(b, &current)
 		}
-		tags = mergeTags(tags, add, remove)
-		if len(tags) > 200 {
-			return apierr.New(apierr.TooManyTags, "A resource can have at most 200 tags")
+		current = tags.Merge(current, add, remove)
+		if err := tags.Validate("tags", current); err != nil {
+			return err
 		}
-		doc["tags"] = tags
+		doc["tags"] = current
 		r.Data, _ = json.Marshal(doc)
 		if _, err := s.o.Store.Update(ctx, r); errors.Is(err, store.ErrConflict) {
 			continue
@@ -460,23 +444,6 @@ func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN 
 		}
 	}
 	return apierr.New(apierr.Conflict, "The resource %s is being changed; try again", resourceARN)
-}
-
-func mergeTags(tags, add []Tag, remove []string) []Tag {
-	drop := map[string]bool{}
-	for _, k := range remove {
-		drop[k] = true
-	}
-	for _, t := range add {
-		drop[t.Key] = true
-	}
-	var out []Tag
-	for _, t := range tags {
-		if !drop[t.Key] {
-			out = append(out, t)
-		}
-	}
-	return append(out, add...)
 }
 
 func manifestKey(account, modelID string) string {

@@ -24,6 +24,7 @@ import (
 	"strata/internal/modelimport"
 	"strata/internal/runtime"
 	"strata/internal/store"
+	"strata/internal/tags"
 )
 
 // Kind is the store kind and ARN resource type of application profiles.
@@ -134,23 +135,6 @@ func (s *Service) authorize(ctx context.Context, p *iam.Principal, action string
 	return nil
 }
 
-func validateTags(tags []modelimport.Tag) error {
-	if len(tags) > 200 {
-		return apierr.New(apierr.TooManyTags, "A resource can have at most 200 tags")
-	}
-	seen := map[string]bool{}
-	for _, t := range tags {
-		if t.Key == "" || len(t.Key) > 128 || len(t.Value) > 256 {
-			return apierr.New(apierr.Validation, "tags: keys must be 1-128 characters and values at most 256")
-		}
-		if seen[t.Key] {
-			return apierr.New(apierr.Validation, "tags: duplicate tag key %q", t.Key)
-		}
-		seen[t.Key] = true
-	}
-	return nil
-}
-
 // CreateInput is CreateInferenceProfile's request.
 type CreateInput struct {
 	Name               string
@@ -176,7 +160,7 @@ func (s *Service) Create(ctx context.Context, p *iam.Principal, in CreateInput) 
 	case in.ClientRequestToken != "" && (len(in.ClientRequestToken) > 256 || !tokenRE.MatchString(in.ClientRequestToken)):
 		return nil, apierr.New(apierr.Validation, "clientRequestToken must match ^[a-zA-Z0-9](-*[a-zA-Z0-9])*$ and be at most 256 characters")
 	}
-	if err := validateTags(in.Tags); err != nil {
+	if err := tags.Validate("tags", in.Tags); err != nil {
 		return nil, err
 	}
 	modelARN, err := s.source(ctx, p, in.CopyFrom)
@@ -360,7 +344,7 @@ func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN 
 	if remove != nil {
 		action = "bedrock:UntagResource"
 	}
-	if err := validateTags(add); err != nil {
+	if err := tags.Validate("tags", add); err != nil {
 		return err
 	}
 	for range 5 {
@@ -371,8 +355,8 @@ func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN 
 		if err := s.authorize(ctx, p, action, pr.ARN); err != nil {
 			return err
 		}
-		pr.Tags = mergeTags(pr.Tags, add, remove)
-		if err := validateTags(pr.Tags); err != nil {
+		pr.Tags = tags.Merge(pr.Tags, add, remove)
+		if err := tags.Validate("tags", pr.Tags); err != nil {
 			return err
 		}
 		pr.Updated = s.o.Now().UTC()
@@ -383,23 +367,6 @@ func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN 
 		}
 	}
 	return apierr.New(apierr.Conflict, "The resource %s is being changed; try again", resourceARN)
-}
-
-func mergeTags(tags, add []modelimport.Tag, remove []string) []modelimport.Tag {
-	drop := map[string]bool{}
-	for _, k := range remove {
-		drop[k] = true
-	}
-	for _, t := range add {
-		drop[t.Key] = true
-	}
-	var out []modelimport.Tag
-	for _, t := range tags {
-		if !drop[t.Key] {
-			out = append(out, t)
-		}
-	}
-	return append(out, add...)
 }
 
 var idRE = regexp.MustCompile(`^[a-z0-9]{12}$`)

@@ -12,6 +12,7 @@ import (
 	"strata/internal/iam"
 	"strata/internal/modelimport"
 	"strata/internal/store"
+	"strata/internal/tags"
 )
 
 // MaxModelUnits bounds the model units of one provisioned model.
@@ -46,24 +47,6 @@ func validateName(field, v string) error {
 	}
 	if len(v) > 63 || !nameRE.MatchString(v) {
 		return apierr.New(apierr.Validation, "1 validation error detected: Value '%s' at '%s' failed to satisfy constraint: Member must satisfy regular expression pattern: ^([0-9a-zA-Z][_-]?)+$ and have length less than or equal to 63", v, field)
-	}
-	return nil
-}
-
-// ValidateTags checks tags the way Bedrock does.
-func ValidateTags(tags []modelimport.Tag) error {
-	if len(tags) > 200 {
-		return apierr.New(apierr.TooManyTags, "A resource can have at most 200 tags")
-	}
-	seen := map[string]bool{}
-	for _, t := range tags {
-		if t.Key == "" || len(t.Key) > 128 || len(t.Value) > 256 {
-			return apierr.New(apierr.Validation, "tags: keys must be 1-128 characters and values at most 256")
-		}
-		if seen[t.Key] {
-			return apierr.New(apierr.Validation, "tags: duplicate tag key %q", t.Key)
-		}
-		seen[t.Key] = true
 	}
 	return nil
 }
@@ -104,7 +87,7 @@ func (s *Service) Create(ctx context.Context, p *iam.Principal, in CreateInput) 
 	if err := ValidateToken(in.ClientRequestToken); err != nil {
 		return nil, err
 	}
-	if err := ValidateTags(in.Tags); err != nil {
+	if err := tags.Validate("tags", in.Tags); err != nil {
 		return nil, err
 	}
 	m, err := s.o.Models.LookupModel(ctx, p.Account, in.ModelID)
@@ -345,7 +328,7 @@ func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN 
 	if remove != nil {
 		action = "bedrock:UntagResource"
 	}
-	if err := ValidateTags(add); err != nil {
+	if err := tags.Validate("tags", add); err != nil {
 		return err
 	}
 	for range 5 {
@@ -356,8 +339,8 @@ func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN 
 		if err := s.authorize(ctx, p, action, pm.ARN); err != nil {
 			return err
 		}
-		pm.Tags = MergeTags(pm.Tags, add, remove)
-		if err := ValidateTags(pm.Tags); err != nil {
+		pm.Tags = tags.Merge(pm.Tags, add, remove)
+		if err := tags.Validate("tags", pm.Tags); err != nil {
 			return err
 		}
 		if _, err := s.o.Store.Update(ctx, pm.record()); errors.Is(err, store.ErrConflict) {
@@ -367,22 +350,4 @@ func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN 
 		}
 	}
 	return apierr.New(apierr.Conflict, "The resource %s is being changed; try again", resourceARN)
-}
-
-// MergeTags returns tags with the keys in remove dropped and add applied.
-func MergeTags(tags, add []modelimport.Tag, remove []string) []modelimport.Tag {
-	drop := map[string]bool{}
-	for _, k := range remove {
-		drop[k] = true
-	}
-	for _, t := range add {
-		drop[t.Key] = true
-	}
-	var out []modelimport.Tag
-	for _, t := range tags {
-		if !drop[t.Key] {
-			out = append(out, t)
-		}
-	}
-	return append(out, add...)
 }
