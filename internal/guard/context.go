@@ -2,11 +2,11 @@ package guard
 
 // Context words for card data that is only recognisable by what precedes it.
 var (
-	cvvWords = []string{"cvv", "cvc", "cvv2", "cvc2", "cid", "csc", "cav2", "cvn",
-		"security code", "card code", "card verification", "3-digit code", "three digit code", "digits on the back"}
-	pinWords = []string{"pin", "pin code", "pin number", "pincode"}
-	expWords = []string{"exp", "expiry", "expires", "expiration", "expiring", "valid thru",
-		"valid through", "valid until", "good thru", "mm/yy", "mm/yyyy", "exp date"}
+	cvvWords = newKeywords("cvv", "cvc", "cvv2", "cvc2", "cid", "csc", "cav2", "cvn",
+		"security code", "card code", "card verification", "3-digit code", "three digit code", "digits on the back")
+	pinWords = newKeywords("pin", "pin code", "pin number", "pincode")
+	expWords = newKeywords("exp", "expiry", "expires", "expiration", "expiring", "valid thru",
+		"valid through", "valid until", "good thru", "mm/yy", "mm/yyyy", "exp date")
 )
 
 // cardContext finds CVV, PIN and expiry values in a run that holds no card

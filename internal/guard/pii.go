@@ -7,21 +7,21 @@ import (
 
 // Context words for the number-shaped PII types.
 var (
-	ssnWords      = []string{"ssn", "social security", "social sec"}
-	itinWords     = []string{"itin", "taxpayer identification"}
-	sinWords      = []string{"sin", "social insurance"}
-	phoneWords    = []string{"phone", "call", "tel", "mobile", "cell", "fax", "whatsapp", "text me", "reach me", "contact number"}
-	accountWords  = []string{"account", "acct", "a/c", "checking", "savings", "acc no", "acc #", "acc:"}
-	routingWords  = []string{"routing", "aba", "rtn", "transit number", "sort code"}
-	nhsWords      = []string{"nhs"}
-	utrWords      = []string{"utr", "unique taxpayer", "tax reference"}
-	healthWords   = []string{"health card", "health number", "ohip", "health insurance number", "carte santé"}
-	passportWords = []string{"passport"}
-	driverWords   = []string{"driver", "driving licen", "dl#", "dl no", "license number", "licence number"}
-	plateWords    = []string{"plate", "registration number", "reg number", "license tag"}
-	ageWords      = []string{"age", "aged", "age:"}
-	swiftWords    = []string{"swift", "bic", "bank identifier"}
-	awsWords      = []string{"aws", "secret access key", "secret_access_key", "secretaccesskey"}
+	ssnWords      = newKeywords("ssn", "social security", "social sec")
+	itinWords     = newKeywords("itin", "taxpayer identification")
+	sinWords      = newKeywords("sin", "social insurance")
+	phoneWords    = newKeywords("phone", "call", "tel", "mobile", "cell", "fax", "whatsapp", "text me", "reach me", "contact number")
+	accountWords  = newKeywords("account", "acct", "a/c", "checking", "savings", "acc no", "acc #", "acc:")
+	routingWords  = newKeywords("routing", "aba", "rtn", "transit number", "sort code")
+	nhsWords      = newKeywords("nhs")
+	utrWords      = newKeywords("utr", "unique taxpayer", "tax reference")
+	healthWords   = newKeywords("health card", "health number", "ohip", "health insurance number", "carte santé")
+	passportWords = newKeywords("passport")
+	driverWords   = newKeywords("driver", "driving licen", "dl#", "dl no", "license number", "licence number")
+	plateWords    = newKeywords("plate", "registration number", "reg number", "license tag")
+	ageWords      = newKeywords("age", "aged", "age:")
+	swiftWords    = newKeywords("swift", "bic", "bank identifier")
+	awsWords      = newKeywords("aws", "secret access key", "secret_access_key", "secretaccesskey")
 )
 
 // piiRun classifies a run of digits that is not card data as one of the
@@ -47,7 +47,7 @@ func (sc *scanner) piiRun() {
 		}
 		return true
 	}
-	kw := func(words []string) bool { return sc.keywordBefore(start, 40, words) }
+	kw := func(words *keywords) bool { return sc.keywordBefore(start, 40, words) }
 	switch {
 	case len(gs) == 4 && gapIs('.') && end-start <= 15:
 		for _, g := range gs {
@@ -145,8 +145,10 @@ func (sc *scanner) piiRun() {
 	// Age: "34 years old", "34-year-old", "age 34".
 	if total <= 3 && plain && num(d) <= 130 {
 		rest := s[end:min(len(s), end+12)]
-		if hasPrefixFold(rest, " years old") || hasPrefixFold(rest, "-year-old") || hasPrefixFold(rest, " year old") ||
-			hasPrefixFold(rest, " yrs old") || hasPrefixFold(rest, " y/o") || hasPrefixFold(rest, " yo ") || sc.keywordBefore(start, 8, ageWords) {
+		// Every suffix starts with ' ' or '-': test that before the six
+		// comparisons.
+		if rest != "" && (rest[0] == ' ' || rest[0] == '-') && (hasPrefixFold(rest, " years old") || hasPrefixFold(rest, "-year-old") || hasPrefixFold(rest, " year old") ||
+			hasPrefixFold(rest, " yrs old") || hasPrefixFold(rest, " y/o") || hasPrefixFold(rest, " yo ")) || sc.keywordBefore(start, 8, ageWords) {
 			sc.add(Age, start, end)
 			return
 		}
@@ -341,23 +343,41 @@ func (sc *scanner) words() {
 	resume := 0 // a detector consumed text up to here
 	var prev uint64
 	i := 0
-	// Eight bytes at a time: find the word starts (an ASCII letter or digit
-	// after a byte that is not one) and the '@'s from SWAR masks, and visit
-	// only those.
-	for ; i+8 <= n; i += 8 {
-		x := load8(s, i)
-		a := alnumMask(x)
-		m := a&^(a<<8|prev>>56) | eqMask(x, '@')
-		prev = a
+	// Find the word starts (an ASCII letter or digit after a byte that is
+	// not one) and the '@'s from SWAR masks, and visit only those. Thirty-
+	// two bytes make one mask of one bit per byte (gathered from the byte
+	// flags by a multiply), so one loop, with one mispredicted exit, visits
+	// their word starts in order. One-letter words, which
+	// wordStart always rejects, are left out of the mask.
+	for ; i+32 <= n; i += 32 {
+		x0, x1, x2, x3 := load8(s, i), load8(s, i+8), load8(s, i+16), load8(s, i+24)
+		a0, a1, a2, a3 := alnumMask(x0), alnumMask(x1), alnumMask(x2), alnumMask(x3)
+		m := gather8(a0&^(a0<<8|prev>>56)&(a0>>8|a1<<56)|eqMask(x0, '@')) |
+			gather8(a1&^(a1<<8|a0>>56)&(a1>>8|a2<<56)|eqMask(x1, '@'))<<8 |
+			gather8(a2&^(a2<<8|a1>>56)&(a2>>8|a3<<56)|eqMask(x2, '@'))<<16 |
+			gather8(a3&^(a3<<8|a2>>56)&(a3>>8|msb)|eqMask(x3, '@'))<<24
+		prev = a3
 		for m != 0 {
-			p := i + bits.TrailingZeros64(m)>>3
+			p := i + bits.TrailingZeros64(m)
 			m &= m - 1
 			if p < resume {
 				continue
 			}
 			if s[p] == '@' {
 				sc.email(p)
-			} else if e := sc.wordStart(p); e > 0 {
+				continue
+			}
+			// Most word starts fail wordStart's first test: check its
+			// necessary condition here (a wordPair bit for the first two
+			// bytes, or a ':' or '-' third byte) before the call.
+			if p+1 >= n {
+				continue
+			}
+			k := uint(s[p])<<8 | uint(s[p+1])
+			if wordPair[k>>6]>>(k&63)&1 == 0 && !(p+2 < n && (s[p+2] == ':' || s[p+2] == '-')) {
+				continue
+			}
+			if e := sc.wordStart(p); e > 0 {
 				resume = e
 			}
 		}
@@ -376,6 +396,12 @@ func (sc *scanner) words() {
 	}
 }
 
+// gather8 packs the top bits of the eight bytes of m (all other bits
+// clear) into the low eight bits, byte k to bit k.
+func gather8(m uint64) uint64 {
+	return (m >> 7) * 0x0102040810204080 >> 56
+}
+
 // wordStart runs the word detectors on the word starting at s[i] if a
 // cheap look at its first bytes says one could match. It returns the end
 // of what a detector consumed beyond the word, or -1.
@@ -389,6 +415,27 @@ func (sc *scanner) wordStart(i int) int {
 	if keyPair[c0]>>(lowerT[c1]-'a')&1 == 0 && !(isUpper(c0) && isUpper(c1)) &&
 		!(i+2 < n && (s[i+2] == ':' || s[i+2] == '-')) &&
 		!(upperDigitT[c0] && upperDigitT[c1] && i+17 <= n && alnumT[s[i+16]] && (i+17 == n || !alnumT[s[i+17]])) {
+		return -1
+	}
+	if !(upperDigitT[c0] && upperDigitT[c1]) && !(i+2 < n && (s[i+2] == ':' || s[i+2] == '-')) {
+		// Only a keyword can start here: wordAt's other detectors need a
+		// ':' or '-' third byte or a word of upper-case letters and
+		// digits. Try it before finding the end of the word.
+		if i+4 > n || keyPair[c0]>>(lowerT[c1]-'a')&1 == 0 {
+			return -1
+		}
+		key := uint32(lowerT[c0])<<24 | uint32(lowerT[c1])<<16 | uint32(lowerT[s[i+2]])<<8 | uint32(lowerT[s[i+3]])
+		k := sc.keyword(i, key)
+		if k <= 0 {
+			return -1
+		}
+		e := i + 2
+		for e < n && alnumT[s[e]] {
+			e++
+		}
+		if k > e {
+			return k
+		}
 		return -1
 	}
 	e := i + 2
@@ -426,6 +473,11 @@ var (
 	// keyPair has bit c1-'a' of entry c0 set when the word start c0 c1
 	// (either case) may begin a keyword that keyword handles.
 	keyPair [256]uint32
+	// wordPair has bit c0<<8|c1 set when a word starting with the bytes c0
+	// c1 passes the first-two-bytes test of wordStart: c1 is a letter or
+	// digit and the pair may begin a keyword, two upper-case letters, or
+	// two upper-case letters or digits.
+	wordPair [1 << 16 / 64]uint64
 )
 
 func init() {
@@ -438,6 +490,15 @@ func init() {
 	for _, p := range []string{"ht", "ww", "ft", "pa", "pw", "us", "lo", "na", "mr", "ms", "dr", "mi", "li", "pl", "re", "se", "aw"} {
 		keyPair[p[0]] |= 1 << (p[1] - 'a')
 		keyPair[p[0]-32] |= 1 << (p[1] - 'a')
+	}
+	for c0 := 0; c0 < 256; c0++ {
+		for c1 := 0; c1 < 256; c1++ {
+			b0, b1 := byte(c0), byte(c1)
+			if alnumT[b1] && (keyPair[b0]>>(lowerT[b1]-'a')&1 != 0 || isUpper(b0) && isUpper(b1) || upperDigitT[b0] && upperDigitT[b1]) {
+				k := c0<<8 | c1
+				wordPair[k>>6] |= 1 << (k & 63)
+			}
+		}
 	}
 }
 
@@ -687,13 +748,14 @@ func (sc *scanner) email(at int) {
 }
 
 // keyword handles a word start whose first four lower-cased bytes are key.
+// The cases are those four bytes written as constants, so the switch
+// compiles to a binary search.
 func (sc *scanner) keyword(i int, key uint32) int {
 	s := sc.s
-	k4 := func(w string) uint32 { return uint32(w[0])<<24 | uint32(w[1])<<16 | uint32(w[2])<<8 | uint32(w[3]) }
 	switch key {
-	case k4("http"), k4("www."), k4("ftp:"):
+	case 'h'<<24 | 't'<<16 | 't'<<8 | 'p', 'w'<<24 | 'w'<<16 | 'w'<<8 | '.', 'f'<<24 | 't'<<16 | 'p'<<8 | ':':
 		return sc.url(i)
-	case k4("pass"), k4("pwd:"), k4("pwd "), k4("pwd="):
+	case 'p'<<24 | 'a'<<16 | 's'<<8 | 's', 'p'<<24 | 'w'<<16 | 'd'<<8 | ':', 'p'<<24 | 'w'<<16 | 'd'<<8 | ' ', 'p'<<24 | 'w'<<16 | 'd'<<8 | '=':
 		w := wordAt(s, i)
 		switch strings.ToLower(w) {
 		case "password", "passwd", "passcode", "passphrase", "pwd", "pass":
@@ -701,7 +763,7 @@ func (sc *scanner) keyword(i int, key uint32) int {
 		case "passport":
 			return sc.valueAfter(i+len(w), Passport, true, 12)
 		}
-	case k4("user"), k4("logi"):
+	case 'u'<<24 | 's'<<16 | 'e'<<8 | 'r', 'l'<<24 | 'o'<<16 | 'g'<<8 | 'i':
 		w := strings.ToLower(wordAt(s, i))
 		switch w {
 		case "username", "userid", "login", "user":
@@ -722,11 +784,11 @@ func (sc *scanner) keyword(i int, key uint32) int {
 			}
 			return sc.valueAfter(e, Username, false, 64)
 		}
-	case k4("name"):
+	case 'n'<<24 | 'a'<<16 | 'm'<<8 | 'e':
 		if strings.ToLower(wordAt(s, i)) == "name" {
 			return sc.nameAfter(i + 4)
 		}
-	case k4("mr. "), k4("mrs."), k4("ms. "), k4("dr. "), k4("mr m"):
+	case 'm'<<24 | 'r'<<16 | '.'<<8 | ' ', 'm'<<24 | 'r'<<16 | 's'<<8 | '.', 'm'<<24 | 's'<<16 | '.'<<8 | ' ', 'd'<<24 | 'r'<<16 | '.'<<8 | ' ', 'm'<<24 | 'r'<<16 | ' '<<8 | 'm':
 		w := wordAt(s, i)
 		switch w {
 		case "Mr", "Mrs", "Ms", "Dr", "Miss":
@@ -736,12 +798,12 @@ func (sc *scanner) keyword(i int, key uint32) int {
 			}
 			return sc.capitalized(p, Name)
 		}
-	case k4("lice"), k4("plat"), k4("regi"):
+	case 'l'<<24 | 'i'<<16 | 'c'<<8 | 'e', 'p'<<24 | 'l'<<16 | 'a'<<8 | 't', 'r'<<24 | 'e'<<16 | 'g'<<8 | 'i':
 		if sc.keywordBefore(min(len(s), i+24), 24, plateWords) {
 			w := wordAt(s, i)
 			return sc.valueAfter(i+len(w), LicensePlate, true, 10)
 		}
-	case k4("secr"), k4("aws_"):
+	case 's'<<24 | 'e'<<16 | 'c'<<8 | 'r', 'a'<<24 | 'w'<<16 | 's'<<8 | '_':
 		if sc.keywordBefore(min(len(s), i+40), 60, awsWords) {
 			return sc.awsSecret(i)
 		}

@@ -89,8 +89,27 @@ func (sc *scanner) run(from int) {
 	n := len(s)
 	i := from
 	for i < n {
-		// Skip bytes that cannot start a digit unit, most of any text, eight
-		// at a time.
+		// Skip bytes that cannot start a digit unit, most of any text,
+		// thirty-two and then eight at a time.
+		for i+32 <= n {
+			m0, m1 := candMask(load8(s, i)), candMask(load8(s, i+8))
+			m2, m3 := candMask(load8(s, i+16)), candMask(load8(s, i+24))
+			if m0|m1|m2|m3 == 0 {
+				i += 32
+				continue
+			}
+			switch {
+			case m0 != 0:
+				i += bits.TrailingZeros64(m0) >> 3
+			case m1 != 0:
+				i += 8 + bits.TrailingZeros64(m1)>>3
+			case m2 != 0:
+				i += 16 + bits.TrailingZeros64(m2)>>3
+			default:
+				i += 24 + bits.TrailingZeros64(m3)>>3
+			}
+			break
+		}
 		for i+8 <= n {
 			if m := candMask(load8(s, i)); m != 0 {
 				i += bits.TrailingZeros64(m) >> 3
@@ -295,7 +314,7 @@ func (sc *scanner) window(a, b, total int) (brand string, ok, more bool) {
 			return "", false, false
 		}
 	}
-	if (total == 15 || total == 16) && sc.keywordBefore(start, 24, imeiWords) {
+	if (total == 15 || total == 16) && sc.keywordBefore(start, 24, imeiKeys) {
 		return "", false, false
 	}
 	if sc.uuidTail(a, b) {
@@ -312,8 +331,9 @@ func (sc *scanner) window(a, b, total int) (brand string, ok, more bool) {
 }
 
 var (
-	unionPayWords = []string{"card", "unionpay", "union pay", "银联", "卡", "cup"}
+	unionPayWords = newKeywords("card", "unionpay", "union pay", "银联", "卡", "cup")
 	imeiWords     = []string{"imei", "imeisv", "meid", "serial no"}
+	imeiKeys      = newKeywords(imeiWords...)
 )
 
 // uuidTail reports whether groups a, b are the last two fields of a UUID
@@ -426,10 +446,81 @@ func (sc *scanner) track(start, end int) (int, int, bool, bool) {
 	return start, end, false, false
 }
 
+// keywords is a list of lower-case context words with a table of the
+// bytes they can start at, so a search skips most bytes with one lookup.
+type keywords struct {
+	words []string
+	first [256]bool // bytes that may begin a match of some word
+	// pairs has bit pairHash(kw[0], kw[1]) set for each word kw.
+	pairs [1024 / 64]uint64
+}
+
+// pairHash hashes the first two (lower-cased) bytes of a word to 0..1023.
+func pairHash(c0, c1 byte) uint {
+	return (uint(c0)*37 ^ uint(c1)) & 1023
+}
+
+func newKeywords(words ...string) *keywords {
+	k := &keywords{words: words}
+	for _, w := range words {
+		if len(w) < 2 {
+			panic("guard: keyword shorter than two bytes: " + w)
+		}
+		c := w[0]
+		k.first[c] = true
+		if isLower(c) {
+			k.first[c-32] = true
+		}
+		h := pairHash(w[0], w[1])
+		k.pairs[h>>6] |= 1 << (h & 63)
+	}
+	return k
+}
+
+// in reports whether w contains one of the words, with the rules of
+// keywordIn.
+func (k *keywords) in(w string) bool {
+	for i := 0; i+1 < len(w); i++ {
+		if !k.first[w[i]] {
+			continue
+		}
+		h := pairHash(lowerT[w[i]], lowerT[w[i+1]])
+		if k.pairs[h>>6]>>(h&63)&1 == 0 {
+			continue
+		}
+		if k.at(w, i) {
+			return true
+		}
+	}
+	return false
+}
+
+// at reports whether one of the words matches w at i.
+func (k *keywords) at(w string, i int) bool {
+	c := lower(w[i])
+	for _, kw := range k.words {
+		if kw[0] != c || len(kw) > len(w)-i {
+			continue
+		}
+		j := 1
+		for j < len(kw) && lower(w[i+j]) == kw[j] {
+			j++
+		}
+		if j < len(kw) {
+			continue
+		}
+		if len(kw) <= 3 && (i > 0 && isAlpha(w[i-1]) || i+j < len(w) && isAlpha(w[i+j])) {
+			continue
+		}
+		return true
+	}
+	return false
+}
+
 // keywordBefore reports whether one of the lower-case words occurs in the
 // dist bytes before pos (ASCII case-insensitive).
-func (sc *scanner) keywordBefore(pos, dist int, words []string) bool {
-	return keywordIn(sc.s[max(0, pos-dist):pos], words)
+func (sc *scanner) keywordBefore(pos, dist int, words *keywords) bool {
+	return words.in(sc.s[max(0, pos-dist):pos])
 }
 
 // keywordIn reports whether w contains one of the lower-case words,
