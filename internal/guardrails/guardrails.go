@@ -560,30 +560,18 @@ func (s *Service) Tags(ctx context.Context, p *iam.Principal, resourceARN string
 // UpdateTags adds tags to, or removes tag keys from, a guardrail
 // (bedrock.Tagger).
 func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN string, add []modelimport.Tag, remove []string) error {
-	action := "bedrock:TagResource"
-	if remove != nil {
-		action = "bedrock:UntagResource"
-	}
-	if err := tags.Validate("tags", add); err != nil {
-		return err
-	}
-	for range 5 {
+	return tags.Update(resourceARN, add, remove, func() ([]tags.Tag, func([]tags.Tag) error, error) {
 		d, err := s.draft(ctx, p, resourceARN)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		if err := s.authorize(ctx, p, action, d.ARN); err != nil {
-			return err
+		if err := s.authorize(ctx, p, tags.Action(remove), d.ARN); err != nil {
+			return nil, nil, err
 		}
-		d.Tags = tags.Merge(d.Tags, add, remove)
-		if err := tags.Validate("tags", d.Tags); err != nil {
+		return d.Tags, func(next []tags.Tag) error {
+			d.Tags = next
+			_, err := s.o.Store.Update(ctx, d.record())
 			return err
-		}
-		if _, err := s.o.Store.Update(ctx, d.record()); errors.Is(err, store.ErrConflict) {
-			continue
-		} else {
-			return err
-		}
-	}
-	return apierr.New(apierr.Conflict, "The resource %s is being changed; try again", resourceARN)
+		}, nil
+	})
 }

@@ -411,39 +411,26 @@ func (s *Service) taggable(ctx context.Context, p *iam.Principal, resourceARN, a
 // UpdateTags adds tags to (or, with remove, removes tag keys from) a job
 // or model.
 func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN string, add []Tag, remove []string) error {
-	action := "bedrock:TagResource"
-	if remove != nil {
-		action = "bedrock:UntagResource"
-	}
-	if err := tags.Validate("tags", add); err != nil {
-		return err
-	}
-	for range 5 { // retry optimistic-concurrency conflicts
-		r, err := s.taggable(ctx, p, resourceARN, action)
+	return tags.Update(resourceARN, add, remove, func() ([]Tag, func([]Tag) error, error) {
+		r, err := s.taggable(ctx, p, resourceARN, tags.Action(remove))
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
 		var doc map[string]any
 		if err := json.Unmarshal(r.Data, &doc); err != nil {
-			return err
+			return nil, nil, err
 		}
 		var current []Tag
 		if b, _ := json.Marshal(doc["tags"]); b != nil {
 			json.Unmarshal(b, &current)
 		}
-		current = tags.Merge(current, add, remove)
-		if err := tags.Validate("tags", current); err != nil {
+		return current, func(next []Tag) error {
+			doc["tags"] = next
+			r.Data, _ = json.Marshal(doc)
+			_, err := s.o.Store.Update(ctx, r)
 			return err
-		}
-		doc["tags"] = current
-		r.Data, _ = json.Marshal(doc)
-		if _, err := s.o.Store.Update(ctx, r); errors.Is(err, store.ErrConflict) {
-			continue
-		} else {
-			return err
-		}
-	}
-	return apierr.New(apierr.Conflict, "The resource %s is being changed; try again", resourceARN)
+		}, nil
+	})
 }
 
 func manifestKey(account, modelID string) string {

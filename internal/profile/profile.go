@@ -340,33 +340,20 @@ func (s *Service) Tags(ctx context.Context, p *iam.Principal, resourceARN string
 // UpdateTags adds tags to, or removes tag keys from, a profile. Invocations
 // through the profile carry the new tags from then on.
 func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN string, add []modelimport.Tag, remove []string) error {
-	action := "bedrock:TagResource"
-	if remove != nil {
-		action = "bedrock:UntagResource"
-	}
-	if err := tags.Validate("tags", add); err != nil {
-		return err
-	}
-	for range 5 {
+	return tags.Update(resourceARN, add, remove, func() ([]tags.Tag, func([]tags.Tag) error, error) {
 		pr, err := s.get(ctx, p, resourceARN)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		if err := s.authorize(ctx, p, action, pr.ARN); err != nil {
-			return err
+		if err := s.authorize(ctx, p, tags.Action(remove), pr.ARN); err != nil {
+			return nil, nil, err
 		}
-		pr.Tags = tags.Merge(pr.Tags, add, remove)
-		if err := tags.Validate("tags", pr.Tags); err != nil {
+		return pr.Tags, func(next []tags.Tag) error {
+			pr.Tags, pr.Updated = next, s.o.Now().UTC()
+			_, err := s.o.Store.Update(ctx, pr.record())
 			return err
-		}
-		pr.Updated = s.o.Now().UTC()
-		if _, err := s.o.Store.Update(ctx, pr.record()); errors.Is(err, store.ErrConflict) {
-			continue
-		} else {
-			return err
-		}
-	}
-	return apierr.New(apierr.Conflict, "The resource %s is being changed; try again", resourceARN)
+		}, nil
+	})
 }
 
 var idRE = regexp.MustCompile(`^[a-z0-9]{12}$`)

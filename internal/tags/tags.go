@@ -4,7 +4,12 @@
 // it.
 package tags
 
-import "strata/internal/apierr"
+import (
+	"errors"
+
+	"strata/internal/apierr"
+	"strata/internal/store"
+)
 
 // Tag is a resource tag.
 type Tag struct {
@@ -52,4 +57,38 @@ func Merge(tags, add []Tag, remove []string) []Tag {
 		}
 	}
 	return append(out, add...)
+}
+
+// Action returns the IAM action a tag update needs: UntagResource when it
+// removes keys, else TagResource.
+func Action(remove []string) string {
+	if remove != nil {
+		return "bedrock:UntagResource"
+	}
+	return "bedrock:TagResource"
+}
+
+// Update adds tags to, or removes tag keys from, one resource, retrying
+// when the resource changes underneath. load reads the resource afresh
+// (and authorizes the caller), returning its tags and a save function that
+// stores new ones; save fails with an error wrapping store.ErrConflict when
+// the resource changed since load.
+func Update(resourceARN string, add []Tag, remove []string, load func() (current []Tag, save func([]Tag) error, err error)) error {
+	if err := Validate("tags", add); err != nil {
+		return err
+	}
+	for range 5 {
+		current, save, err := load()
+		if err != nil {
+			return err
+		}
+		next := Merge(current, add, remove)
+		if err := Validate("tags", next); err != nil {
+			return err
+		}
+		if err := save(next); !errors.Is(err, store.ErrConflict) {
+			return err
+		}
+	}
+	return apierr.New(apierr.Conflict, "The resource %s is being changed; try again", resourceARN)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"strata/internal/apierr"
+	"strata/internal/store"
 )
 
 func TestValidate(t *testing.T) {
@@ -53,5 +54,33 @@ func TestMerge(t *testing.T) {
 	}
 	if strings.Join(parts, ",") != want {
 		t.Errorf("Merge = %v, want %s", parts, want)
+	}
+}
+
+func TestUpdateRetriesConflicts(t *testing.T) {
+	stored := []Tag{{"a", "1"}}
+	conflicts := 2
+	err := Update("arn:x", []Tag{{"b", "2"}}, nil, func() ([]Tag, func([]Tag) error, error) {
+		return stored, func(next []Tag) error {
+			if conflicts > 0 {
+				conflicts--
+				return &store.ConflictError{Field: "version"}
+			}
+			stored = next
+			return nil
+		}, nil
+	})
+	if err != nil || len(stored) != 2 || conflicts != 0 {
+		t.Fatalf("Update = %v, stored %v", err, stored)
+	}
+	// A resource that keeps changing gives up with a ConflictException.
+	err = Update("arn:x", nil, []string{"a"}, func() ([]Tag, func([]Tag) error, error) {
+		return stored, func([]Tag) error { return store.ErrConflict }, nil
+	})
+	if e, ok := errors.AsType[*apierr.Error](err); !ok || e.Kind != apierr.Conflict {
+		t.Errorf("endless conflicts: %v", err)
+	}
+	if Action(nil) != "bedrock:TagResource" || Action([]string{}) != "bedrock:UntagResource" {
+		t.Error("Action picks the wrong IAM action")
 	}
 }

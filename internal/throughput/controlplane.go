@@ -324,30 +324,18 @@ func (s *Service) Tags(ctx context.Context, p *iam.Principal, resourceARN string
 
 // UpdateTags adds tags to, or removes tag keys from, a provisioned model.
 func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN string, add []modelimport.Tag, remove []string) error {
-	action := "bedrock:TagResource"
-	if remove != nil {
-		action = "bedrock:UntagResource"
-	}
-	if err := tags.Validate("tags", add); err != nil {
-		return err
-	}
-	for range 5 {
+	return tags.Update(resourceARN, add, remove, func() ([]tags.Tag, func([]tags.Tag) error, error) {
 		pm, err := s.get(ctx, p, resourceARN)
 		if err != nil {
-			return err
+			return nil, nil, err
 		}
-		if err := s.authorize(ctx, p, action, pm.ARN); err != nil {
-			return err
+		if err := s.authorize(ctx, p, tags.Action(remove), pm.ARN); err != nil {
+			return nil, nil, err
 		}
-		pm.Tags = tags.Merge(pm.Tags, add, remove)
-		if err := tags.Validate("tags", pm.Tags); err != nil {
+		return pm.Tags, func(next []tags.Tag) error {
+			pm.Tags = next
+			_, err := s.o.Store.Update(ctx, pm.record())
 			return err
-		}
-		if _, err := s.o.Store.Update(ctx, pm.record()); errors.Is(err, store.ErrConflict) {
-			continue
-		} else {
-			return err
-		}
-	}
-	return apierr.New(apierr.Conflict, "The resource %s is being changed; try again", resourceARN)
+		}, nil
+	})
 }
