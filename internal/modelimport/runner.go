@@ -1,6 +1,7 @@
 package modelimport
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -300,7 +301,7 @@ func (s *Service) importModel(ctx context.Context, j *Job, done, total *atomic.I
 		Model string         `json:"model"`
 		Files []ManifestFile `json:"files"`
 	}{m.ARN, m.Files}, "", "  ")
-	if _, err := s.o.Artifacts.Put(ctx, manifestKey(m.Account, m.ID), bytesReader(manifest)); err != nil {
+	if _, err := s.o.Artifacts.Put(ctx, manifestKey(m.Account, m.ID), bytes.NewReader(manifest)); err != nil {
 		return m, fmt.Errorf("writing the manifest: %w", err)
 	}
 	return m, nil

@@ -161,5 +161,3 @@ func (s *dirSource) Open(ctx context.Context, f FileInfo) (Object, error) {
 func bucketObjectKey(loc Location, f FileInfo) string {
 	return path.Join(strings.TrimSuffix(loc.Prefix, "/"), f.Name)
 }
-
-func bytesReader(b []byte) io.Reader { return strings.NewReader(string(b)) }

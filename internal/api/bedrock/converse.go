@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"strata/internal/apierr"
 	"strata/internal/engine"
@@ -86,7 +87,7 @@ func parseConverse(body []byte, inv *runtime.Invocation) (*converseRequest, erro
 	}
 	var parts []runtime.GuardedPart
 	for i, s := range req.System {
-		t, guarded, err := blockText("system."+itoa(i), s)
+		t, guarded, err := blockText("system."+strconv.Itoa(i), s)
 		if err != nil {
 			return nil, err
 		}
@@ -109,7 +110,7 @@ func parseConverse(body []byte, inv *runtime.Invocation) (*converseRequest, erro
 		}
 		var text string
 		for j, b := range m.Content {
-			t, guarded, err := blockText("messages."+itoa(i)+".content."+itoa(j), b)
+			t, guarded, err := blockText("messages."+strconv.Itoa(i)+".content."+strconv.Itoa(j), b)
 			if err != nil {
 				return nil, err
 			}
@@ -157,12 +158,6 @@ func parseConverse(body []byte, inv *runtime.Invocation) (*converseRequest, erro
 	return &req, nil
 }
 
-func itoa(i int) string { return json.Number(jsonInt(i)).String() }
-
-func jsonInt(i int) string {
-	b, _ := json.Marshal(i)
-	return string(b)
-}
 
 // converseStopReason maps an engine stop to Converse's stopReason.
 func converseStopReason(r engine.StopReason) string {
