@@ -158,7 +158,6 @@ func parseConverse(body []byte, inv *runtime.Invocation) (*converseRequest, erro
 	return &req, nil
 }
 
-
 // converseStopReason maps an engine stop to Converse's stopReason.
 func converseStopReason(r engine.StopReason) string {
 	switch r {
