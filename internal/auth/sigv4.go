@@ -174,14 +174,14 @@ func (v *Verifier) precheck(r *http.Request) (prechecked, error) {
 	if skew <= 0 {
 		skew = DefaultMaxSkew
 	}
-	mins := strconv.FormatFloat(skew.Minutes(), 'f', -1, 64)
+	mins := func() string { return strconv.FormatFloat(skew.Minutes(), 'f', -1, 64) }
 	if t.Before(now.Add(-skew)) {
 		return prechecked{}, newError(KindExpired, "Signature expired: %s is now earlier than %s (%s - %s min.)",
-			dateStr, now.Add(-skew).Format(TimeFormat), now.Format(TimeFormat), mins)
+			dateStr, now.Add(-skew).Format(TimeFormat), now.Format(TimeFormat), mins())
 	}
 	if t.After(now.Add(skew)) {
 		return prechecked{}, newError(KindExpired, "Signature not yet current: %s is still later than %s (%s + %s min.)",
-			dateStr, now.Add(skew).Format(TimeFormat), now.Format(TimeFormat), mins)
+			dateStr, now.Add(skew).Format(TimeFormat), now.Format(TimeFormat), mins())
 	}
 
 	token := r.Header.Get(HeaderSecurityToken)

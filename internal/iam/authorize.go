@@ -95,7 +95,7 @@ func (e *Evaluator) Authorize(ctx context.Context, req Request) error {
 	if e.Now != nil {
 		now = e.Now
 	}
-	keys := e.contextKeys(req, now())
+	keys := &conditionKeys{build: func() map[string][]string { return e.contextKeys(req, now()) }}
 	resAccount := req.ResourceAccount
 	if resAccount == "" {
 		resAccount = p.Account
@@ -149,6 +149,21 @@ func (e *Evaluator) Authorize(ctx context.Context, req Request) error {
 	return nil
 }
 
+// conditionKeys are a request's condition keys, built on first use: most
+// statements have neither conditions nor policy variables.
+type conditionKeys struct {
+	build func() map[string][]string
+	m     map[string][]string
+}
+
+func (k *conditionKeys) get(name string) ([]string, bool) {
+	if k.m == nil {
+		k.m = k.build()
+	}
+	v, ok := k.m[name]
+	return v, ok
+}
+
 func (e *Evaluator) contextKeys(req Request, now time.Time) map[string][]string {
 	p := req.Principal
 	k := map[string][]string{
@@ -194,7 +209,7 @@ const (
 
 // matches returns the strongest way any statement with the given effect
 // matches req, or none.
-func (pol *Policy) matches(req Request, keys map[string][]string, effect string, resource bool) match {
+func (pol *Policy) matches(req Request, keys *conditionKeys, effect string, resource bool) match {
 	best := none
 	for i := range pol.Statement {
 		s := &pol.Statement[i]
@@ -266,7 +281,7 @@ func (s *Statement) actionMatch(action string) bool {
 	return hit != s.NotAction
 }
 
-func (s *Statement) resourceMatch(resource, version string, keys map[string][]string) bool {
+func (s *Statement) resourceMatch(resource, version string, keys *conditionKeys) bool {
 	if s.Resource == nil {
 		return true // trust policies omit Resource
 	}
@@ -286,7 +301,7 @@ func (s *Statement) resourceMatch(resource, version string, keys map[string][]st
 
 // substitute replaces ${key} policy variables (2012-10-17 only). ok is
 // false when a variable has no value, so the element matches nothing.
-func substitute(s, version string, keys map[string][]string) (string, bool) {
+func substitute(s, version string, keys *conditionKeys) (string, bool) {
 	if version != "2012-10-17" || !strings.Contains(s, "${") {
 		return s, true
 	}
@@ -313,7 +328,7 @@ func substitute(s, version string, keys map[string][]string) (string, bool) {
 		case "*", "?", "$":
 			b.WriteString(name)
 		default:
-			v := keys[strings.ToLower(name)]
+			v, _ := keys.get(strings.ToLower(name))
 			switch {
 			case len(v) == 1:
 				b.WriteString(v[0])
@@ -327,7 +342,7 @@ func substitute(s, version string, keys map[string][]string) (string, bool) {
 	}
 }
 
-func (s *Statement) conditionsMatch(version string, keys map[string][]string) bool {
+func (s *Statement) conditionsMatch(version string, keys *conditionKeys) bool {
 	for op, kv := range s.Condition {
 		qual, base, err := splitOperator(op)
 		if err != nil {
@@ -336,7 +351,7 @@ func (s *Statement) conditionsMatch(version string, keys map[string][]string) bo
 		ifExists := strings.HasSuffix(base, "IfExists")
 		base = strings.TrimSuffix(base, "IfExists")
 		for key, want := range kv {
-			have, present := keys[key]
+			have, present := keys.get(key)
 			present = present && len(have) > 0
 			if base == "Null" {
 				if len(want) != 1 || (want[0] == "true") == present {
@@ -380,7 +395,7 @@ func (s *Statement) conditionsMatch(version string, keys map[string][]string) bo
 	return true
 }
 
-func anyMatch(base, have string, wants []string, version string, keys map[string][]string) bool {
+func anyMatch(base, have string, wants []string, version string, keys *conditionKeys) bool {
 	for _, w := range wants {
 		if strings.HasPrefix(base, "String") || strings.HasPrefix(base, "Arn") || base == "Bool" {
 			var ok bool

@@ -249,6 +249,7 @@ func (o *OpenAI) attempt(ctx context.Context, path string, body []byte, req engi
 	s := streamState{req: req, emit: emit, res: &res}
 	defer func() { res.Text = s.text.String() }()
 	sse := newSSEReader(resp.Body)
+	defer sse.release()
 	for {
 		data, err := sse.next()
 		if err == io.EOF && s.finished {
@@ -278,28 +279,36 @@ func (o *OpenAI) attempt(ctx context.Context, path string, body []byte, req engi
 
 // chunkJSON is one streamed chunk of a chat or completion reply.
 type chunkJSON struct {
-	Choices []struct {
-		Index int `json:"index"`
-		Delta struct {
-			Content *string `json:"content"`
-		} `json:"delta"`
-		Text     *string `json:"text"`
-		Logprobs *struct {
-			Content []struct {
-				Token   string  `json:"token"`
-				Logprob float64 `json:"logprob"`
-			} `json:"content"`
-			Tokens        []string   `json:"tokens"`
-			TokenLogprobs []*float64 `json:"token_logprobs"`
-		} `json:"logprobs"`
-		FinishReason *string         `json:"finish_reason"`
-		StopReason   json.RawMessage `json:"stop_reason"` // vLLM: the stop string matched
-	} `json:"choices"`
-	Usage *struct {
-		PromptTokens     int `json:"prompt_tokens"`
-		CompletionTokens int `json:"completion_tokens"`
-	} `json:"usage"`
-	Error json.RawMessage `json:"error"`
+	Choices []choiceJSON    `json:"choices"`
+	Usage   *usageJSON      `json:"usage"`
+	Error   json.RawMessage `json:"error"`
+}
+
+type choiceJSON struct {
+	Index int `json:"index"`
+	Delta struct {
+		Content *string `json:"content"`
+	} `json:"delta"`
+	Text         *string         `json:"text"`
+	Logprobs     *logprobsJSON   `json:"logprobs"`
+	FinishReason *string         `json:"finish_reason"`
+	StopReason   json.RawMessage `json:"stop_reason"` // vLLM: the stop string matched
+}
+
+type logprobsJSON struct {
+	Content       []tokenLogprobJSON `json:"content"`
+	Tokens        []string           `json:"tokens"`
+	TokenLogprobs []*float64         `json:"token_logprobs"`
+}
+
+type tokenLogprobJSON struct {
+	Token   string  `json:"token"`
+	Logprob float64 `json:"logprob"`
+}
+
+type usageJSON struct {
+	PromptTokens     int `json:"prompt_tokens"`
+	CompletionTokens int `json:"completion_tokens"`
 }
 
 // streamState follows one streamed reply.
@@ -323,8 +332,11 @@ type tokenLogprob struct {
 // chunk handles one chunk's data.
 func (s *streamState) chunk(data []byte, apiKey string) error {
 	var c chunkJSON
-	if err := json.Unmarshal(data, &c); err != nil {
-		return &failure{kind: apierr.ModelError, msg: "The upstream model server sent a malformed stream.", err: err}
+	if !decodeChunk(data, &c) {
+		c = chunkJSON{}
+		if err := json.Unmarshal(data, &c); err != nil {
+			return &failure{kind: apierr.ModelError, msg: "The upstream model server sent a malformed stream.", err: err}
+		}
 	}
 	if len(c.Error) > 0 && string(c.Error) != "null" {
 		msg := sanitize(upstreamMessage(data), apiKey)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // maxEvent bounds one server-sent event, so a misbehaving upstream cannot
@@ -21,8 +22,25 @@ type sseReader struct {
 	buf []byte
 }
 
+// sseReaders keeps readers with their 16 KiB buffers between requests.
+var sseReaders = sync.Pool{New: func() any { return &sseReader{r: bufio.NewReaderSize(nil, 16<<10)} }}
+
+// newSSEReader returns a reader of r; release gives it back.
 func newSSEReader(r io.Reader) *sseReader {
-	return &sseReader{r: bufio.NewReaderSize(r, 16<<10)}
+	s := sseReaders.Get().(*sseReader)
+	s.r.Reset(r)
+	return s
+}
+
+// release returns s to the pool. Neither s nor a slice it returned may be
+// used after.
+func (s *sseReader) release() {
+	s.r.Reset(nil)
+	if cap(s.buf) > 64<<10 {
+		s.buf = nil // an unusually large event: let it go
+	}
+	s.buf = s.buf[:0]
+	sseReaders.Put(s)
 }
 
 // next returns the data of the next event that has any, with multiple data

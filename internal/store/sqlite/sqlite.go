@@ -39,7 +39,24 @@ CREATE INDEX IF NOT EXISTS records_created ON records (kind, account, created, i
 // DB is a store.Store in one SQLite file.
 type DB struct {
 	db *sql.DB
+	// stmts holds the write path's statements, prepared once: SQLite
+	// parses a statement in about as long as it takes to run an insert, and
+	// the audit trail writes hundreds of records per transaction.
+	stmts map[string]*sql.Stmt
 }
+
+// The statements of the write path, prepared at Open.
+const (
+	insertSQL = `INSERT INTO records (kind, account, id, name, arn, token, status, created, updated, version, data)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?)`
+	selectSQL = "SELECT " + columns + " FROM records WHERE kind=? AND account=? AND id=?"
+	updateSQL = `UPDATE records SET name=?, arn=?, status=?, updated=?, version=?, data=?
+		WHERE kind=? AND account=? AND id=? AND version=?`
+	deleteSQL  = "DELETE FROM records WHERE kind=? AND account=? AND id=?"
+	versionSQL = "SELECT version FROM records WHERE kind=? AND account=? AND id=?"
+)
+
+var preparedSQL = []string{insertSQL, selectSQL, updateSQL, deleteSQL, versionSQL}
 
 var _ store.Store = (*DB)(nil)
 
@@ -56,11 +73,25 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("creating sqlite schema: %w", err)
 	}
-	return &DB{db: db}, nil
+	d := &DB{db: db, stmts: make(map[string]*sql.Stmt, len(preparedSQL))}
+	for _, q := range preparedSQL {
+		s, err := db.PrepareContext(ctx, q)
+		if err != nil {
+			d.Close()
+			return nil, fmt.Errorf("preparing %q: %w", q, err)
+		}
+		d.stmts[q] = s
+	}
+	return d, nil
 }
 
 // Close closes the database.
-func (d *DB) Close() error { return d.db.Close() }
+func (d *DB) Close() error {
+	for _, s := range d.stmts {
+		s.Close()
+	}
+	return d.db.Close()
+}
 
 func nullable(s string) any {
 	if s == "" {
@@ -86,10 +117,49 @@ func scan(row interface{ Scan(...any) error }) (store.Record, error) {
 	return r, nil
 }
 
-// execer is what create, update and del need: a *sql.DB or a *sql.Tx.
+// execer is what create, update and del need: a *sql.DB or a [tx].
 type execer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// tx is a transaction that runs the prepared statements of its DB as such
+// and any other query as text.
+type tx struct {
+	*sql.Tx
+	stmts map[string]*sql.Stmt // the DB's
+	bound map[string]*sql.Stmt // the DB's, bound to this transaction
+}
+
+// stmt returns the prepared statement for query bound to t, or nil.
+func (t *tx) stmt(ctx context.Context, query string) *sql.Stmt {
+	if s, ok := t.bound[query]; ok {
+		return s
+	}
+	s, ok := t.stmts[query]
+	if !ok {
+		return nil
+	}
+	if t.bound == nil {
+		t.bound = make(map[string]*sql.Stmt, len(t.stmts))
+	}
+	s = t.StmtContext(ctx, s)
+	t.bound[query] = s
+	return s
+}
+
+func (t *tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if s := t.stmt(ctx, query); s != nil {
+		return s.ExecContext(ctx, args...)
+	}
+	return t.Tx.ExecContext(ctx, query, args...)
+}
+
+func (t *tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+	if s := t.stmt(ctx, query); s != nil {
+		return s.QueryRowContext(ctx, args...)
+	}
+	return t.Tx.QueryRowContext(ctx, query, args...)
 }
 
 func conflictField(q execer, ctx context.Context, r store.Record) error {
@@ -129,8 +199,7 @@ func create(ctx context.Context, q execer, r store.Record) (store.Record, error)
 	r.Created = r.Created.UTC()
 	r.Updated = r.Created
 	r.Version = 1
-	_, err := q.ExecContext(ctx, `INSERT INTO records (kind, account, id, name, arn, token, status, created, updated, version, data)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+	_, err := q.ExecContext(ctx, insertSQL,
 		r.Kind, r.Account, r.ID, nullable(r.Name), nullable(r.ARN), nullable(r.Token), r.Status,
 		r.Created.UnixNano(), r.Updated.UnixNano(), r.Version, r.Data)
 	if err != nil {
@@ -147,7 +216,7 @@ func create(ctx context.Context, q execer, r store.Record) (store.Record, error)
 }
 
 func update(ctx context.Context, q execer, r store.Record) (store.Record, error) {
-	cur, err := scan(q.QueryRowContext(ctx, "SELECT "+columns+" FROM records WHERE kind=? AND account=? AND id=?", r.Kind, r.Account, r.ID))
+	cur, err := scan(q.QueryRowContext(ctx, selectSQL, r.Kind, r.Account, r.ID))
 	if err != nil {
 		return r, err
 	}
@@ -171,8 +240,7 @@ func update(ctx context.Context, q execer, r store.Record) (store.Record, error)
 	}
 	r.Version = cur.Version + 1
 	r.Token = cur.Token
-	_, err = q.ExecContext(ctx, `UPDATE records SET name=?, arn=?, status=?, updated=?, version=?, data=?
-		WHERE kind=? AND account=? AND id=? AND version=?`,
+	_, err = q.ExecContext(ctx, updateSQL,
 		nullable(r.Name), nullable(r.ARN), r.Status, r.Updated.UnixNano(), r.Version, r.Data,
 		r.Kind, r.Account, r.ID, cur.Version)
 	if err != nil {
@@ -182,11 +250,10 @@ func update(ctx context.Context, q execer, r store.Record) (store.Record, error)
 }
 
 func del(ctx context.Context, q execer, k store.Key, version int64) error {
-	query := "DELETE FROM records WHERE kind=? AND account=? AND id=?"
 	args := []any{k.Kind, k.Account, k.ID}
 	if version != 0 {
 		var cur int64
-		err := q.QueryRowContext(ctx, "SELECT version FROM records WHERE kind=? AND account=? AND id=?", args...).Scan(&cur)
+		err := q.QueryRowContext(ctx, versionSQL, args...).Scan(&cur)
 		if errors.Is(err, sql.ErrNoRows) {
 			return store.ErrNotFound
 		}
@@ -197,7 +264,7 @@ func del(ctx context.Context, q execer, k store.Key, version int64) error {
 			return &store.ConflictError{Field: "version", Value: fmt.Sprint(version)}
 		}
 	}
-	res, err := q.ExecContext(ctx, query, args...)
+	res, err := q.ExecContext(ctx, deleteSQL, args...)
 	if err != nil {
 		return fmt.Errorf("deleting %s %s: %w", k.Kind, k.ID, err)
 	}
@@ -208,16 +275,16 @@ func del(ctx context.Context, q execer, k store.Key, version int64) error {
 }
 
 // inTx runs fn in an immediate (write-locking) transaction.
-func (d *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := d.db.BeginTx(ctx, nil)
+func (d *DB) inTx(ctx context.Context, fn func(t *tx) error) error {
+	t, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning transaction: %w", err)
 	}
-	if err := fn(tx); err != nil {
-		tx.Rollback()
+	if err := fn(&tx{Tx: t, stmts: d.stmts}); err != nil {
+		t.Rollback()
 		return err
 	}
-	if err := tx.Commit(); err != nil {
+	if err := t.Commit(); err != nil {
 		return fmt.Errorf("committing: %w", err)
 	}
 	return nil
@@ -225,9 +292,9 @@ func (d *DB) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 
 // Create implements store.Store.
 func (d *DB) Create(ctx context.Context, r store.Record) (store.Record, error) {
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.inTx(ctx, func(t *tx) error {
 		var err error
-		r, err = create(ctx, tx, r)
+		r, err = create(ctx, t, r)
 		return err
 	})
 	return r, err
@@ -235,9 +302,9 @@ func (d *DB) Create(ctx context.Context, r store.Record) (store.Record, error) {
 
 // Update implements store.Store.
 func (d *DB) Update(ctx context.Context, r store.Record) (store.Record, error) {
-	err := d.inTx(ctx, func(tx *sql.Tx) error {
+	err := d.inTx(ctx, func(t *tx) error {
 		var err error
-		r, err = update(ctx, tx, r)
+		r, err = update(ctx, t, r)
 		return err
 	})
 	return r, err
@@ -245,21 +312,21 @@ func (d *DB) Update(ctx context.Context, r store.Record) (store.Record, error) {
 
 // Delete implements store.Store.
 func (d *DB) Delete(ctx context.Context, k store.Key, version int64) error {
-	return d.inTx(ctx, func(tx *sql.Tx) error { return del(ctx, tx, k, version) })
+	return d.inTx(ctx, func(t *tx) error { return del(ctx, t, k, version) })
 }
 
 // Apply implements store.Store.
 func (d *DB) Apply(ctx context.Context, ops []store.Op) error {
-	return d.inTx(ctx, func(tx *sql.Tx) error {
+	return d.inTx(ctx, func(t *tx) error {
 		for i, op := range ops {
 			var err error
 			switch {
 			case op.Create != nil:
-				_, err = create(ctx, tx, *op.Create)
+				_, err = create(ctx, t, *op.Create)
 			case op.Update != nil:
-				_, err = update(ctx, tx, *op.Update)
+				_, err = update(ctx, t, *op.Update)
 			case op.Delete != nil:
-				err = del(ctx, tx, *op.Delete, 0)
+				err = del(ctx, t, *op.Delete, 0)
 			default:
 				err = fmt.Errorf("store: op %d is empty", i)
 			}
