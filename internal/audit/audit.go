@@ -23,8 +23,21 @@ import (
 	"strata/internal/store"
 )
 
-// Kind is the store record kind of audit events.
-const Kind = "audit-event"
+// Kind is the store record kind of audit blocks. A block holds the events
+// of one flush of one node's chain, in order: one record per flush rather
+// than per event, because a metadata-store insert costs far more than
+// hashing an event. A block's id and name are those of its first event
+// (node/sequence) and its creation time that event's time.
+const Kind = "audit-block"
+
+// Limits on a block: a flush writes several blocks when it has more
+// events, or events further apart in time, than one may hold.
+const (
+	maxBlockEvents = 1000
+	// maxBlockSpan bounds the time between a block's first and last
+	// events, so List can find every block that holds events of a range.
+	maxBlockSpan = time.Minute
+)
 
 // Event is one audited action.
 type Event struct {
@@ -92,7 +105,7 @@ func Open(ctx context.Context, st store.Store, node string, log *slog.Logger) (*
 		log = slog.New(slog.DiscardHandler)
 	}
 	t := &Trail{st: st, node: node, log: log, prev: genesis}
-	// The chain's last event: scan backwards through this node's events.
+	// The chain's last event is the last of this node's newest block.
 	var token string
 	for {
 		recs, next, err := st.List(ctx, store.Query{Kind: Kind, Account: "", NameContains: node + "/", Limit: 1, PageToken: token})
@@ -102,11 +115,11 @@ func Open(ctx context.Context, st store.Store, node string, log *slog.Logger) (*
 		if len(recs) == 0 {
 			break
 		}
-		var e Event
-		if err := json.Unmarshal(recs[0].Data, &e); err != nil {
-			return nil, fmt.Errorf("reading audit event %s: %w", recs[0].ID, err)
+		events, err := readBlock(recs[0])
+		if err != nil {
+			return nil, err
 		}
-		if e.Node == node {
+		if e := events[len(events)-1]; e.Node == node {
 			t.seq, t.prev, t.last = e.Seq, e.Hash, e.Time
 			break
 		}
@@ -158,28 +171,52 @@ func (t *Trail) Flush(ctx context.Context) error {
 	events := t.pending
 	t.pending = nil
 	t.mu.Unlock()
-	for len(events) > 0 {
-		n := min(len(events), 500)
-		prev := t.prev
-		ops := make([]store.Op, n)
-		for i := range n {
-			e := &events[i]
-			data := seal(e, prev)
-			prev = e.Hash
-			ops[i] = store.Op{Create: &store.Record{Kind: Kind, ID: eventID(t.node, e.Seq), Name: eventID(t.node, e.Seq),
-				Status: e.Outcome, Created: e.Time, Data: data}}
-		}
-		if err := t.st.Apply(ctx, ops); err != nil {
-			// Keep them for the next try, ahead of newer events.
-			t.mu.Lock()
-			t.pending = append(events, t.pending...)
-			t.mu.Unlock()
-			return fmt.Errorf("writing audit events: %w", err)
-		}
-		t.prev = prev
-		events = events[n:]
+	if len(events) == 0 {
+		return nil
 	}
+	prev := t.prev
+	var ops []store.Op
+	var data []byte
+	for i := 0; i < len(events); {
+		first := &events[i]
+		data = append(data[:0], '[')
+		n := 0
+		for ; i < len(events) && n < maxBlockEvents && events[i].Time.Sub(first.Time) <= maxBlockSpan; i, n = i+1, n+1 {
+			if n > 0 {
+				data = append(data, ',')
+			}
+			data = append(data, seal(&events[i], prev)...)
+			prev = events[i].Hash
+		}
+		data = append(data, ']')
+		id := eventID(t.node, first.Seq)
+		ops = append(ops, store.Op{Create: &store.Record{Kind: Kind, ID: id, Name: id, Created: first.Time,
+			Data: append([]byte(nil), data...)}})
+	}
+	if err := t.st.Apply(ctx, ops); err != nil {
+		// Keep them for the next try, ahead of newer events.
+		t.mu.Lock()
+		t.pending = append(events, t.pending...)
+		t.mu.Unlock()
+		return fmt.Errorf("writing audit events: %w", err)
+	}
+	t.prev = prev
 	return nil
+}
+
+// readBlock returns the events of a block record, at least one.
+func readBlock(rec store.Record) ([]Event, error) {
+	var events []Event
+	if err := json.Unmarshal(rec.Data, &events); err != nil {
+		return nil, fmt.Errorf("%w: audit block %s is not readable: %v", ErrBroken, rec.ID, err)
+	}
+	if len(events) == 0 {
+		return nil, fmt.Errorf("%w: audit block %s is empty", ErrBroken, rec.ID)
+	}
+	if first := events[0]; rec.ID != eventID(first.Node, first.Seq) {
+		return nil, fmt.Errorf("%w: record %s holds event %s", ErrBroken, rec.ID, eventID(first.Node, first.Seq))
+	}
+	return events, nil
 }
 
 // Run flushes every FlushInterval until ctx is done, then once more.
@@ -224,29 +261,32 @@ func Verify(ctx context.Context, st store.Store) (Report, error) {
 			return r, err
 		}
 		for _, rec := range recs {
-			var e Event
-			if err := json.Unmarshal(rec.Data, &e); err != nil {
-				return r, fmt.Errorf("%w: event %s is not readable: %v", ErrBroken, rec.ID, err)
+			events, err := readBlock(rec)
+			if err != nil {
+				return r, err
 			}
-			if rec.ID != eventID(e.Node, e.Seq) {
-				return r, fmt.Errorf("%w: record %s holds event %s", ErrBroken, rec.ID, eventID(e.Node, e.Seq))
+			for _, e := range events {
+				id := eventID(e.Node, e.Seq)
+				if e.Node != events[0].Node {
+					return r, fmt.Errorf("%w: block %s holds event %s of another node", ErrBroken, rec.ID, id)
+				}
+				if e.digest() != e.Hash {
+					return r, fmt.Errorf("%w: event %s was altered (its hash does not match its content)", ErrBroken, id)
+				}
+				h, ok := heads[e.Node]
+				if !ok {
+					h = head{0, genesis}
+				}
+				if e.Seq != h.seq+1 {
+					return r, fmt.Errorf("%w: node %s jumps from event %d to %d (events removed or reordered)", ErrBroken, e.Node, h.seq, e.Seq)
+				}
+				if e.PrevHash != h.hash {
+					return r, fmt.Errorf("%w: event %s does not follow event %d", ErrBroken, id, h.seq)
+				}
+				heads[e.Node] = head{e.Seq, e.Hash}
+				r.Events++
+				r.Nodes[e.Node]++
 			}
-			if e.digest() != e.Hash {
-				return r, fmt.Errorf("%w: event %s was altered (its hash does not match its content)", ErrBroken, rec.ID)
-			}
-			h, ok := heads[e.Node]
-			if !ok {
-				h = head{0, genesis}
-			}
-			if e.Seq != h.seq+1 {
-				return r, fmt.Errorf("%w: node %s jumps from event %d to %d (events removed or reordered)", ErrBroken, e.Node, h.seq, e.Seq)
-			}
-			if e.PrevHash != h.hash {
-				return r, fmt.Errorf("%w: event %s does not follow event %d", ErrBroken, rec.ID, h.seq)
-			}
-			heads[e.Node] = head{e.Seq, e.Hash}
-			r.Events++
-			r.Nodes[e.Node]++
 		}
 		if next == "" {
 			return r, nil
@@ -261,7 +301,9 @@ func List(ctx context.Context, st store.Store, from, to time.Time, fn func(Event
 	var token string
 	q := store.Query{Kind: Kind, Ascending: true, Limit: 1000, CreatedBefore: to}
 	if !from.IsZero() {
-		q.CreatedAfter = from.Add(-time.Nanosecond)
+		// A block starting up to maxBlockSpan before from may hold events
+		// of the range.
+		q.CreatedAfter = from.Add(-maxBlockSpan - time.Nanosecond)
 	}
 	for {
 		q.PageToken = token
@@ -270,12 +312,17 @@ func List(ctx context.Context, st store.Store, from, to time.Time, fn func(Event
 			return err
 		}
 		for _, rec := range recs {
-			var e Event
-			if err := json.Unmarshal(rec.Data, &e); err != nil {
-				return fmt.Errorf("reading audit event %s: %w", rec.ID, err)
-			}
-			if err := fn(e); err != nil {
+			events, err := readBlock(rec)
+			if err != nil {
 				return err
+			}
+			for _, e := range events {
+				if e.Time.Before(from) || (!to.IsZero() && !e.Time.Before(to)) {
+					continue
+				}
+				if err := fn(e); err != nil {
+					return err
+				}
 			}
 		}
 		if next == "" {
