@@ -343,42 +343,50 @@ func (sc *scanner) words() {
 	resume := 0 // a detector consumed text up to here
 	var prev uint64
 	i := 0
+	at := nextAt(s, 0) // the next '@' at or after i, or n
 	// Find the word starts (an ASCII letter or digit after a byte that is
-	// not one) and the '@'s from SWAR masks, and visit only those. Thirty-
-	// two bytes make one mask of one bit per byte (gathered from the byte
-	// flags by a multiply), so one loop, with one mispredicted exit, visits
-	// their word starts in order. One-letter words, which
-	// wordStart always rejects, are left out of the mask.
-	for ; i+32 <= n; i += 32 {
-		x0, x1, x2, x3 := load8(s, i), load8(s, i+8), load8(s, i+16), load8(s, i+24)
-		a0, a1, a2, a3 := alnumMask(x0), alnumMask(x1), alnumMask(x2), alnumMask(x3)
-		m := gather8(a0&^(a0<<8|prev>>56)&(a0>>8|a1<<56)|eqMask(x0, '@')) |
-			gather8(a1&^(a1<<8|a0>>56)&(a1>>8|a2<<56)|eqMask(x1, '@'))<<8 |
-			gather8(a2&^(a2<<8|a1>>56)&(a2>>8|a3<<56)|eqMask(x2, '@'))<<16 |
-			gather8(a3&^(a3<<8|a2>>56)&(a3>>8|msb)|eqMask(x3, '@'))<<24
-		prev = a3
+	// not one and before one that is: one-letter words start no detector)
+	// from SWAR masks and visit only those. Sixty-four bytes make one mask
+	// of one bit per byte (gathered from the byte flags by a multiply), so
+	// one loop, with one mispredicted exit, visits their word starts in
+	// order. The rare '@'s come from strings.IndexByte.
+	for ; i+67 <= n; i += 64 { // +3: the filter below reads b[j:j+4]
+		b := s[i : i+67]
+		a := gather8(alnumMask(load8(b, 0))) | gather8(alnumMask(load8(b, 8)))<<8 |
+			gather8(alnumMask(load8(b, 16)))<<16 | gather8(alnumMask(load8(b, 24)))<<24 |
+			gather8(alnumMask(load8(b, 32)))<<32 | gather8(alnumMask(load8(b, 40)))<<40 |
+			gather8(alnumMask(load8(b, 48)))<<48 | gather8(alnumMask(load8(b, 56)))<<56
+		m := a &^ (a<<1 | prev>>63) & (a>>1 | uint64(alnumBit[b[64]])<<63)
+		prev = a
+		for at < i+64 {
+			m |= 1 << (at - i)
+			at = nextAt(s, at+1)
+		}
+		if r := resume - i; r > 0 {
+			m &= ^uint64(0) << min(r, 64)
+		}
 		for m != 0 {
-			p := i + bits.TrailingZeros64(m)
+			j := bits.TrailingZeros64(m) & 63
 			m &= m - 1
-			if p < resume {
+			// Most word starts can start no detector: wordStart returns -1
+			// unless the first two bytes are upper-case letters or digits,
+			// the third is ':' or '-', or the first four begin a keyword.
+			// The tests almost always fail, so their branches are
+			// predicted; the keyword test compares case-folded bytes (a
+			// superset: keyword decides).
+			w := b[j : j+4]
+			if firstT[w[0]]&secondT[w[1]]|thirdT[w[2]] == 0 {
+				if f := load4(w) | foldBits; keyFold[keySlot(f)] != f && !isTitle3(f) {
+					continue
+				}
+			}
+			if w[0] == '@' {
+				sc.email(i + j)
 				continue
 			}
-			if s[p] == '@' {
-				sc.email(p)
-				continue
-			}
-			// Most word starts fail wordStart's first test: check its
-			// necessary condition here (a wordPair bit for the first two
-			// bytes, or a ':' or '-' third byte) before the call.
-			if p+1 >= n {
-				continue
-			}
-			k := uint(s[p])<<8 | uint(s[p+1])
-			if wordPair[k>>6]>>(k&63)&1 == 0 && !(p+2 < n && (s[p+2] == ':' || s[p+2] == '-')) {
-				continue
-			}
-			if e := sc.wordStart(p); e > 0 {
+			if e := sc.wordStart(i + j); e > 0 {
 				resume = e
+				m &= ^uint64(0) << min(e-i, 64)
 			}
 		}
 	}
@@ -394,6 +402,15 @@ func (sc *scanner) words() {
 			}
 		}
 	}
+}
+
+// nextAt returns the offset of the first '@' in s at or after i, or
+// len(s).
+func nextAt(s string, i int) int {
+	if k := strings.IndexByte(s[i:], '@'); k >= 0 {
+		return i + k
+	}
+	return len(s)
 }
 
 // gather8 packs the top bits of the eight bytes of m (all other bits
@@ -424,8 +441,7 @@ func (sc *scanner) wordStart(i int) int {
 		if i+4 > n || keyPair[c0]>>(lowerT[c1]-'a')&1 == 0 {
 			return -1
 		}
-		key := uint32(lowerT[c0])<<24 | uint32(lowerT[c1])<<16 | uint32(lowerT[s[i+2]])<<8 | uint32(lowerT[s[i+3]])
-		k := sc.keyword(i, key)
+		k := sc.keyword(i, keyOf(s[i:]))
 		if k <= 0 {
 			return -1
 		}
@@ -448,22 +464,23 @@ func (sc *scanner) wordStart(i int) int {
 	return -1
 }
 
-// Word byte classes.
-const (
-	wcAlnum = 1 << iota
-	wcKey   // first letter of a keyword the word pass looks for
-)
-
-var wordClass = func() (t [256]byte) {
+// Tables of the word-start filter in words: firstT[c0]&secondT[c1] is
+// non-zero when c0 c1 are upper-case letters or digits or c0 is '@';
+// thirdT[c2] when c2 is ':' or '-'. alnumBit is 1 for ASCII letters and
+// digits.
+var firstT, secondT, thirdT, alnumBit = func() (t1, t2, t3, an [256]uint8) {
 	for c := 0; c < 256; c++ {
+		t2[c] = 2
+		if isUpper(byte(c)) || isDigit(byte(c)) {
+			t1[c], t2[c] = 1, 3
+		}
 		if isAlnum(byte(c)) {
-			t[c] |= wcAlnum
+			an[c] = 1
 		}
 	}
-	for _, c := range "hwfpulnmdrsaHWFPULNMDRSA" {
-		t[c] |= wcKey
-	}
-	return t
+	t1['@'] = 2
+	t3[':'], t3['-'] = 1, 1
+	return
 }()
 
 // Byte tables for the word pass.
@@ -473,11 +490,6 @@ var (
 	// keyPair has bit c1-'a' of entry c0 set when the word start c0 c1
 	// (either case) may begin a keyword that keyword handles.
 	keyPair [256]uint32
-	// wordPair has bit c0<<8|c1 set when a word starting with the bytes c0
-	// c1 passes the first-two-bytes test of wordStart: c1 is a letter or
-	// digit and the pair may begin a keyword, two upper-case letters, or
-	// two upper-case letters or digits.
-	wordPair [1 << 16 / 64]uint64
 )
 
 func init() {
@@ -490,15 +502,6 @@ func init() {
 	for _, p := range []string{"ht", "ww", "ft", "pa", "pw", "us", "lo", "na", "mr", "ms", "dr", "mi", "li", "pl", "re", "se", "aw"} {
 		keyPair[p[0]] |= 1 << (p[1] - 'a')
 		keyPair[p[0]-32] |= 1 << (p[1] - 'a')
-	}
-	for c0 := 0; c0 < 256; c0++ {
-		for c1 := 0; c1 < 256; c1++ {
-			b0, b1 := byte(c0), byte(c1)
-			if alnumT[b1] && (keyPair[b0]>>(lowerT[b1]-'a')&1 != 0 || isUpper(b0) && isUpper(b1) || upperDigitT[b0] && upperDigitT[b1]) {
-				k := c0<<8 | c1
-				wordPair[k>>6] |= 1 << (k & 63)
-			}
-		}
 	}
 }
 
@@ -529,11 +532,7 @@ func (sc *scanner) wordAt(i, e int) int {
 		}
 	}
 	if wl >= 2 && i+4 <= len(s) && keyPair[c]>>(lowerT[s[i+1]]-'a')&1 != 0 {
-		var key uint32
-		for k := 0; k < 4; k++ {
-			key = key<<8 | uint32(lower(s[i+k]))
-		}
-		if k := sc.keyword(i, key); k > 0 {
+		if k := sc.keyword(i, keyOf(s[i:])); k > 0 {
 			return k
 		}
 	}
@@ -747,15 +746,122 @@ func (sc *scanner) email(at int) {
 	sc.add(Email, lo, hi)
 }
 
-// keyword handles a word start whose first four lower-cased bytes are key.
-// The cases are those four bytes written as constants, so the switch
-// compiles to a binary search.
+// Actions of the keyword detectors, chosen by the first four bytes of a word.
+const (
+	keyNone uint8 = iota
+	keyURL
+	keyPassword
+	keyUser
+	keyName
+	keyTitle
+	keyPlate
+	keyAWS
+)
+
+// keyStarts maps the first four bytes (lower-cased) of a word to the
+// keyword detector that handles it.
+var keyStarts = []struct {
+	key string
+	act uint8
+}{
+	{"http", keyURL}, {"www.", keyURL}, {"ftp:", keyURL},
+	{"pass", keyPassword}, {"pwd:", keyPassword}, {"pwd ", keyPassword}, {"pwd=", keyPassword},
+	{"user", keyUser}, {"logi", keyUser},
+	{"name", keyName},
+	{"mrs.", keyTitle}, {"mrs ", keyTitle}, {"miss", keyTitle},
+	{"lice", keyPlate}, {"plat", keyPlate}, {"regi", keyPlate},
+	{"secr", keyAWS}, {"aws_", keyAWS},
+}
+
+// keyFold, keyExact and keyAct are a perfect hash table of keyStarts: the
+// slot keySlot(k|foldBits) of a key k (as keyOf reads it) holds k|foldBits
+// in keyFold, k in keyExact and its action in keyAct. keyFold rejects most word starts with one
+// lookup and one predictable comparison: a byte ORed with 0x20 is the
+// same for both cases of a letter, so every word that starts with a key
+// passes it (and a few others, which keyAction then rejects).
+var (
+	keyFold  [32]uint32
+	keyExact [32]uint32
+	keyAct   [32]uint8
+)
+
+const (
+	foldBits = 0x20202020
+	keyMul   = 0x9E377BE9 // gives every key of keyStarts its own slot
+)
+
+func init() {
+	for _, ks := range keyStarts {
+		k := keyOf(ks.key)
+		h := keySlot(k | foldBits)
+		if keyAct[h] != keyNone {
+			panic("guard: two keyStarts share a slot; choose another keyMul")
+		}
+		keyFold[h], keyExact[h], keyAct[h] = k|foldBits, k, ks.act
+	}
+}
+
+// keySlot hashes a case-folded key to its slot of the key table.
+func keySlot(f uint32) uint32 { return f * keyMul >> 27 }
+
+// load4 reads the first four bytes of w as a little-endian word.
+func load4(w string) uint32 {
+	w = w[:4]
+	return uint32(w[0]) | uint32(w[1])<<8 | uint32(w[2])<<16 | uint32(w[3])<<24
+}
+
+// keyOf reads the first four bytes of w as a little-endian word with ASCII
+// letters lower-cased, as lowerT does byte by byte.
+func keyOf(w string) uint32 {
+	x := load4(w)
+	y := x &^ 0x80808080
+	upper := (y + 0x3F3F3F3F) &^ (y + 0x25252525) &^ x & 0x80808080 // 'A'..'Z'
+	return x | upper>>2
+}
+
+// keyAction returns the keyword detector for a word whose first four bytes
+// read as key (keyOf), or keyNone.
+func keyAction(key uint32) uint8 {
+	if h := keySlot(key | foldBits); keyExact[h] == key {
+		return keyAct[h]
+	}
+	if isTitle3(key) {
+		return keyTitle
+	}
+	return keyNone
+}
+
+// isTitle3 says whether the first three bytes of a key (keyOf, or keyOf
+// ORed with foldBits: ' ' and '.' are unchanged by it) are "mr", "ms" or
+// "dr" followed by a space or a period: the two-letter titles, whose
+// fourth byte is the name's. titleSlots is their perfect hash table.
+func isTitle3(key uint32) bool {
+	k := key & 0xFFFFFF
+	return titleSlots[k*titleMul>>29] == k
+}
+
+const titleMul = 0x9E3779B7 // gives every title its own slot
+
+var titleSlots = func() (t [8]uint32) {
+	for _, w := range []string{"mr ", "ms ", "dr ", "mr.", "ms.", "dr."} {
+		k := uint32(w[0]) | uint32(w[1])<<8 | uint32(w[2])<<16
+		h := k * titleMul >> 29
+		if t[h] != 0 {
+			panic("guard: two titles share a slot; choose another titleMul")
+		}
+		t[h] = k
+	}
+	return t
+}()
+
+// keyword runs the keyword detector for the word start at s[i] whose first
+// four bytes read as key (keyOf).
 func (sc *scanner) keyword(i int, key uint32) int {
 	s := sc.s
-	switch key {
-	case 'h'<<24 | 't'<<16 | 't'<<8 | 'p', 'w'<<24 | 'w'<<16 | 'w'<<8 | '.', 'f'<<24 | 't'<<16 | 'p'<<8 | ':':
+	switch keyAction(key) {
+	case keyURL:
 		return sc.url(i)
-	case 'p'<<24 | 'a'<<16 | 's'<<8 | 's', 'p'<<24 | 'w'<<16 | 'd'<<8 | ':', 'p'<<24 | 'w'<<16 | 'd'<<8 | ' ', 'p'<<24 | 'w'<<16 | 'd'<<8 | '=':
+	case keyPassword:
 		w := wordAt(s, i)
 		switch strings.ToLower(w) {
 		case "password", "passwd", "passcode", "passphrase", "pwd", "pass":
@@ -763,7 +869,7 @@ func (sc *scanner) keyword(i int, key uint32) int {
 		case "passport":
 			return sc.valueAfter(i+len(w), Passport, true, 12)
 		}
-	case 'u'<<24 | 's'<<16 | 'e'<<8 | 'r', 'l'<<24 | 'o'<<16 | 'g'<<8 | 'i':
+	case keyUser:
 		w := strings.ToLower(wordAt(s, i))
 		switch w {
 		case "username", "userid", "login", "user":
@@ -784,11 +890,11 @@ func (sc *scanner) keyword(i int, key uint32) int {
 			}
 			return sc.valueAfter(e, Username, false, 64)
 		}
-	case 'n'<<24 | 'a'<<16 | 'm'<<8 | 'e':
+	case keyName:
 		if strings.ToLower(wordAt(s, i)) == "name" {
 			return sc.nameAfter(i + 4)
 		}
-	case 'm'<<24 | 'r'<<16 | '.'<<8 | ' ', 'm'<<24 | 'r'<<16 | 's'<<8 | '.', 'm'<<24 | 's'<<16 | '.'<<8 | ' ', 'd'<<24 | 'r'<<16 | '.'<<8 | ' ', 'm'<<24 | 'r'<<16 | ' '<<8 | 'm':
+	case keyTitle:
 		w := wordAt(s, i)
 		switch w {
 		case "Mr", "Mrs", "Ms", "Dr", "Miss":
@@ -798,12 +904,12 @@ func (sc *scanner) keyword(i int, key uint32) int {
 			}
 			return sc.capitalized(p, Name)
 		}
-	case 'l'<<24 | 'i'<<16 | 'c'<<8 | 'e', 'p'<<24 | 'l'<<16 | 'a'<<8 | 't', 'r'<<24 | 'e'<<16 | 'g'<<8 | 'i':
+	case keyPlate:
 		if sc.keywordBefore(min(len(s), i+24), 24, plateWords) {
 			w := wordAt(s, i)
 			return sc.valueAfter(i+len(w), LicensePlate, true, 10)
 		}
-	case 's'<<24 | 'e'<<16 | 'c'<<8 | 'r', 'a'<<24 | 'w'<<16 | 's'<<8 | '_':
+	case keyAWS:
 		if sc.keywordBefore(min(len(s), i+40), 60, awsWords) {
 			return sc.awsSecret(i)
 		}

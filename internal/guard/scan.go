@@ -92,8 +92,9 @@ func (sc *scanner) run(from int) {
 		// Skip bytes that cannot start a digit unit, most of any text,
 		// thirty-two and then eight at a time.
 		for i+32 <= n {
-			m0, m1 := candMask(load8(s, i)), candMask(load8(s, i+8))
-			m2, m3 := candMask(load8(s, i+16)), candMask(load8(s, i+24))
+			b := s[i : i+32]
+			m0, m1 := candMask(load8(b, 0)), candMask(load8(b, 8))
+			m2, m3 := candMask(load8(b, 16)), candMask(load8(b, 24))
 			if m0|m1|m2|m3 == 0 {
 				i += 32
 				continue
@@ -563,10 +564,16 @@ const (
 )
 
 // load8 reads s[i:i+8] as a little-endian word.
+// Slicing first leaves one bounds check for the eight bytes ("_ = s[i+7]"
+// does not: the compiler cannot rule out that i+7 overflows, so it keeps
+// a check per byte), and the compiler merges the byte loads into one.
+//
+// Callers that read a block at constant offsets slice the block first (b :=
+// s[i:i+32]; load8(b, 8)) so that no check is left at all.
 func load8(s string, i int) uint64 {
-	_ = s[i+7]
-	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	b := s[i : i+8]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
 
 // SWAR byte tests: each returns a word with the top bit of every byte of x
@@ -574,26 +581,21 @@ func load8(s string, i int) uint64 {
 // seven bits of each byte (so sums cannot carry into the next byte) and
 // then drop bytes >= 0x80.
 
-// eqMask marks the bytes of x equal to the ASCII byte c.
-func eqMask(x uint64, c byte) uint64 {
-	z := x ^ (uint64(c) * lsb)
-	nonzero := ((z &^ msb) + 0x7F*lsb) | z
-	return ^nonzero & msb
-}
-
 // digitMask marks the bytes '0'..'9'.
 func digitMask(x uint64) uint64 {
 	y := x &^ msb
 	return (y + 0x50*lsb) &^ (y + 0x46*lsb) &^ x & msb
 }
 
-// alnumMask marks ASCII letters and digits.
+// alnumMask marks ASCII letters and digits. Setting bit 0x20 maps the
+// upper-case letters onto the lower-case ones and no other byte into
+// 'a'..'z', so one range test finds both cases.
 func alnumMask(x uint64) uint64 {
 	y := x &^ msb
 	d := (y + 0x50*lsb) &^ (y + 0x46*lsb)
-	u := (y + 0x3F*lsb) &^ (y + 0x25*lsb)
-	l := (y + 0x1F*lsb) &^ (y + 0x05*lsb)
-	return (d | u | l) &^ x & msb
+	f := y | 0x20*lsb
+	l := (f + 0x1F*lsb) &^ (f + 0x05*lsb)
+	return (d | l) &^ x & msb
 }
 
 // candMask flags the bytes that may start a digit unit: digits, '\\',
