@@ -4,7 +4,14 @@
 // metrics and the audit trail on), interleaved in one run, at concurrency 1
 // and 16; then strata's requests per second at concurrency 32.
 //
-//	go run ./bench/pipeline [-n 2000] [-duration 5s]
+// The upstream runs in a process of its own, as a model server does, so
+// both paths cross the same process boundaries: client to upstream, and
+// client to strata to upstream. -upstream-in-process puts it in the
+// client's process instead, which makes the direct path cheaper than any
+// real deployment's (no wake-up of another process between request and
+// reply) and so inflates the difference.
+//
+//	go run ./bench/pipeline [-n 2000] [-duration 5s] [-upstream-in-process]
 package main
 
 import (
@@ -35,17 +42,29 @@ import (
 func main() {
 	n := flag.Int("n", 2000, "requests per side per concurrency level")
 	dur := flag.Duration("duration", 5*time.Second, "length of the throughput run")
+	inProcess := flag.Bool("upstream-in-process", false, "serve the upstream from this process rather than a process of its own")
+	serveUpstream := flag.Bool("serve-upstream", false, "internal: serve the upstream, print its URL, and wait for stdin to close")
 	flag.Parse()
-	if err := run(*n, *dur); err != nil {
+	if *serveUpstream {
+		up := upstreamtest.NewOpenAIServer(upstreamtest.OpenAIOptions{Model: "up", Reply: []string{"ok"}})
+		fmt.Println(up.BaseURL())
+		io.Copy(io.Discard, os.Stdin)
+		up.Close()
+		return
+	}
+	if err := run(*n, *dur, *inProcess); err != nil {
 		fmt.Fprintln(os.Stderr, "pipeline:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, dur time.Duration) error {
+func run(n int, dur time.Duration, inProcess bool) error {
 	ctx := context.Background()
-	up := upstreamtest.NewOpenAIServer(upstreamtest.OpenAIOptions{Model: "up", Reply: []string{"ok"}})
-	defer up.Close()
+	upURL, stop, err := startUpstream(inProcess)
+	if err != nil {
+		return err
+	}
+	defer stop()
 	work, err := os.MkdirTemp("", "strata-pipeline-")
 	if err != nil {
 		return err
@@ -60,7 +79,7 @@ func run(n int, dur time.Duration) error {
 quotas: {requests_per_minute: 0, tokens_per_minute: 0}
 engines:
   - {name: up, type: openai, url: %q, model: up, estimate_tokens: true, probe_interval: 0s, retries: 0}
-`, up.BaseURL())), 0o600)
+`, upURL)), 0o600)
 	cmd := exec.Command(bin, "serve", "--data-dir", filepath.Join(work, "data"), "--listen", "127.0.0.1:0", "--config", cfgPath)
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -120,7 +139,7 @@ engines:
 		}
 		return time.Since(t), nil
 	}
-	direct := func() (time.Duration, error) { return do(up.BaseURL()+"/completions", directBody, nil) }
+	direct := func() (time.Duration, error) { return do(upURL+"/completions", directBody, nil) }
 	viaStrata := func() (time.Duration, error) { return do(endpoint+"/model/up/invoke", strataBody, signed) }
 	// Warm up both paths.
 	for range 200 {
@@ -131,7 +150,11 @@ engines:
 			return err
 		}
 	}
-	fmt.Printf("added latency of strata's pipeline (SigV4, guard in and out, metrics, audit) over the same loopback upstream\n")
+	where := "in a process of its own"
+	if inProcess {
+		where = "in the client's process"
+	}
+	fmt.Printf("added latency of strata's pipeline (SigV4, guard in and out, metrics, audit) over the same loopback upstream (%s)\n", where)
 	for _, c := range []int{1, 16} {
 		var mu sync.Mutex
 		var d, s []time.Duration
@@ -190,6 +213,39 @@ engines:
 		}
 	}
 	return nil
+}
+
+// startUpstream starts the loopback upstream, in this process or in a
+// child running this program with -serve-upstream, and returns its base URL.
+func startUpstream(inProcess bool) (string, func(), error) {
+	if inProcess {
+		up := upstreamtest.NewOpenAIServer(upstreamtest.OpenAIOptions{Model: "up", Reply: []string{"ok"}})
+		return up.BaseURL(), up.Close, nil
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(self, "-serve-upstream")
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return "", nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() { stdin.Close(); cmd.Wait() }
+	url, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil {
+		stop()
+		return "", nil, fmt.Errorf("upstream process: %w", err)
+	}
+	return strings.TrimSpace(url), stop, nil
 }
 
 func cmpErr(a, b error) error {
