@@ -1,7 +1,8 @@
 #!/bin/sh
 # Router benchmarks and evaluation, as reported in issue 6.
 # Usage: bench/router/run.sh [outdir]   (run from the repository root)
-# Needs ../shared/data beside the repository. Takes about a minute of CPU.
+# Needs ../shared/data beside the repository. Takes a few minutes of CPU.
+# Figures and how they compare with the previous trainer: RESULTS.md.
 set -eu
 out=${1:-/tmp/strata-router-bench}
 shared=$(cd "$(dirname "$0")/../../../shared" && pwd)

@@ -8,7 +8,8 @@
 //     complex). It is the baseline.
 //   - "learned": a [Model], a multinomial logistic regression over hashed
 //     word and character n-grams trained by [Train] from labelled queries and
-//     an intent-to-tier map. It routes to the lowest tier whose calibrated
+//     an intent-to-tier map (AdaGrad on the intent cross-entropy plus the
+//     tier-level one). It routes to the lowest tier whose calibrated
 //     probability of needing a higher tier is below a bound.
 //
 // Hard [Rules] run before either strategy: fraud, dispute, stolen-card and

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -102,6 +103,51 @@ func TestTrainErrors(t *testing.T) {
 			_, err := Train(t.Context(), tc.ex, tc.tm, tc.opts)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLossGradient checks the training gradient against central finite
+// differences of the loss it claims to be the gradient of.
+func TestLossGradient(t *testing.T) {
+	z := []float64{0.3, -1.2, 2.0, 0.7, -0.4, 1.1}
+	group := []int{0, 0, 1, 1, 2, 3} // class 5 stands for out of scope
+	loss := func(z []float64, y int, tw float64) float64 {
+		p := slices.Clone(z)
+		softmax(p, 1)
+		in := 0.0
+		for c, v := range p {
+			if group[c] == group[y] {
+				in += v
+			}
+		}
+		return -math.Log(p[y]) - tw*math.Log(in)
+	}
+	for _, tc := range []struct {
+		name string
+		y    int
+		tw   float64
+	}{
+		{"intent-only", 2, 0},
+		{"tier-weight-1", 2, 1},
+		{"tier-weight-2-first-tier", 1, 2},
+		{"singleton-tier", 4, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := slices.Clone(z)
+			softmax(p, 1)
+			g := make([]float32, len(z))
+			lossGradient(p, tc.y, group, tc.tw, make([]float64, 4), g)
+			const h = 1e-5
+			for c := range z {
+				up, down := slices.Clone(z), slices.Clone(z)
+				up[c] += h
+				down[c] -= h
+				want := (loss(up, tc.y, tc.tw) - loss(down, tc.y, tc.tw)) / (2 * h)
+				if math.Abs(float64(g[c])-want) > 1e-5 {
+					t.Errorf("d/dz[%d] = %v, want %v", c, g[c], want)
+				}
 			}
 		})
 	}

@@ -61,12 +61,15 @@ func TestBanking77Goals(t *testing.T) {
 	for _, split := range []struct {
 		name string
 		ex   []router.Example
-		// Floors under which the test fails; see the report for the
-		// measured values.
+		// Floors under which the test fails, just below the measured
+		// values (val: accuracy 0.9463, under-routing 1/183 = 0.0055, cost
+		// 0.2986; test: 0.9341, 7/480 = 0.0146, 0.2707). On val the
+		// issue's goals for under-routing (<= 1%) and cost (<= 0.33) are
+		// met and asserted; its accuracy goal (>= 0.96) is not reached.
 		minAccuracy, maxUnder, maxCost float64
 	}{
-		{"val", val, 0.94, 0.011, 0.33},
-		{"test", test, 0.93, 0.025, 0.33},
+		{"val", val, 0.945, 0.01, 0.33},
+		{"test", test, 0.933, 0.016, 0.30},
 	} {
 		t.Run(split.name, func(t *testing.T) {
 			cases, texts, skipped := Cases(split.ex, tm, tiers, 200)
