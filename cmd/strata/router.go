@@ -66,9 +66,11 @@ func runRouterTrain(ctx context.Context, args []string, out io.Writer) error {
 	outPath := fs.String("out", "", "model file to write (required)")
 	oos := fs.String("oos", "", "CLINC150 data_full.json: train an out-of-scope (handoff) class from its oos_train and non-banking queries")
 	oosDomains := fs.String("oos-keep-domains", "banking,credit_cards", "CLINC150 domains that are in scope (with --oos; domains.json beside data_full.json)")
-	epochs := fs.Int("epochs", 0, "SGD epochs (0 = default 12)")
+	epochs := fs.Int("epochs", 0, "training epochs (0 = default 12)")
 	bits := fs.Int("hash-bits", 0, "log2 of the hashed feature buckets (0 = default 16)")
 	target := fs.Float64("target-under-routing", 0, "top-tier under-routing the top bound is chosen for on the calibration slice (0 = default 0.01)")
+	targetHandoff := fs.Float64("target-false-handoff", 0, "share of in-scope calibration queries the out-of-scope bound may hand off (with --oos; 0 = default 0.0075)")
+	oosBound := fs.Float64("oos-bound", 0, "fixed out-of-scope bound instead of one chosen on the calibration slice (0 = choose)")
 	var sp splitFlags
 	sp.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -93,7 +95,10 @@ func runRouterTrain(ctx context.Context, args []string, out io.Writer) error {
 		}
 		train = append(train, extra...)
 	}
-	opts := router.TrainOptions{Epochs: *epochs, Seed: sp.seed, TargetUnderRouting: *target, Rules: router.DefaultRules()}
+	opts := router.TrainOptions{
+		Epochs: *epochs, Seed: sp.seed, TargetUnderRouting: *target,
+		TargetFalseHandoff: *targetHandoff, OOSBound: *oosBound, Rules: router.DefaultRules(),
+	}
 	if *bits != 0 {
 		opts.Features = router.DefaultFeatures
 		opts.Features.HashBits = *bits

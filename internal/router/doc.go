@@ -16,7 +16,8 @@
 // chargeback language goes to the top tier; an explicit request for a person
 // goes to a human handoff. The learned model also carries an out-of-scope
 // class, trained on CLINC150's out-of-scope and non-banking queries, whose
-// probability above a bound is a handoff too.
+// probability at or above a bound (chosen on the calibration slice for a
+// target rate of in-scope handoffs) is a handoff too.
 //
 // [Cascade] runs the chosen tier through a consumer-side [Answerer] and
 // escalates to the next tier when the answer's token log-probabilities are

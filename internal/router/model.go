@@ -31,6 +31,8 @@ type Model struct {
 	Bounds []float64
 	// OOSBound is the default out-of-scope bound: P(out of scope) at or
 	// above it means handoff. 0 disables (also when there is no such class).
+	// Chosen at training time on the calibration slice (see
+	// TrainOptions.TargetFalseHandoff).
 	OOSBound float64
 	// Info records how the model was trained.
 	Info TrainInfo
@@ -50,6 +52,10 @@ type TrainInfo struct {
 	// TargetUnderRouting is the top-tier under-routing rate the top bound
 	// was chosen for, on the calibration slice.
 	TargetUnderRouting float64 `json:"target_under_routing"`
+	// TargetFalseHandoff is the in-scope handoff rate the out-of-scope
+	// bound was chosen for, on the calibration slice; 0 when the bound was
+	// not chosen there (fixed by TrainOptions.OOSBound, or DefaultOOSBound).
+	TargetFalseHandoff float64 `json:"target_false_handoff,omitempty"`
 }
 
 // Scores is the model's view of one query.

@@ -56,7 +56,8 @@ type Config struct {
 	// [RiskTier]). Default: the bounds chosen at training time.
 	Bounds []float64 `yaml:"bounds"`
 	// OOSBound overrides the model's out-of-scope handoff bound. Default:
-	// the model's (0.7 by default); negative disables the out-of-scope handoff.
+	// the model's (chosen at training time); negative disables the
+	// out-of-scope handoff.
 	OOSBound float64 `yaml:"oos_bound"`
 	// Rules enables the built-in hard rules (fraud, dispute, stolen card,
 	// chargeback to the top tier; requests for a person to handoff).

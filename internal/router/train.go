@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -43,11 +44,21 @@ type TrainOptions struct {
 	// LowerBound is the bound at every tier boundary but the top one.
 	// Default 0.5 (stay in the lower tier when it is the more likely).
 	LowerBound float64
-	// OOSBound is the out-of-scope handoff bound. Default 0.7 (trained as
-	// bench/router/run.sh does, on the Banking77 validation split and
-	// CLINC150 oos_test: 0.5 handed off 22 of 1,005 in-scope queries and
-	// 976 of 1,000 oos, 0.7 14 and 971, 0.9 6 and 949).
+	// OOSBound fixes the out-of-scope handoff bound. Default 0: choose it
+	// on the calibration slice (see TargetFalseHandoff), or use
+	// DefaultOOSBound when there is no calibration slice or it holds fewer
+	// than 100 in-scope examples.
 	OOSBound float64
+	// TargetFalseHandoff is the share of in-scope calibration examples the
+	// out-of-scope bound may hand off: the bound is the lowest one (but at
+	// least MinOOSBound) at which at most floor(target × n) of the n
+	// in-scope examples reach it. Default 0.0075, the knee on the
+	// calibration slice of bench/router/run.sh's training (901 in-scope
+	// Banking77 and 1,210 held-out CLINC150 out-of-scope examples): targets
+	// 0.5%, 0.75% and 1% handed off 4, 6 and 9 in-scope examples and
+	// caught 96.4%, 98.8% and 99.3% of the out-of-scope ones (table in
+	// bench/router/RESULTS.md).
+	TargetFalseHandoff float64
 	// TierWeight adds that multiple of the tier-level cross-entropy (minus
 	// the log of the probability mass on the example's tier) to the
 	// intent-level one, so that mistakes between intents of one tier cost
@@ -89,11 +100,24 @@ func (o TrainOptions) withDefaults() TrainOptions {
 	if o.LowerBound == 0 {
 		o.LowerBound = 0.5
 	}
-	if o.OOSBound == 0 {
-		o.OOSBound = 0.7
+	if o.TargetFalseHandoff == 0 {
+		o.TargetFalseHandoff = 0.0075
 	}
 	return o
 }
+
+// Out-of-scope bounds.
+const (
+	// DefaultOOSBound is the out-of-scope bound of a model trained without
+	// a calibration slice large enough to choose one.
+	DefaultOOSBound = 0.7
+	// MinOOSBound is the lowest bound calibration may choose: a query the
+	// model finds more likely in scope than not is never handed off.
+	MinOOSBound = 0.5
+	// minOOSCalibration is the number of in-scope calibration examples
+	// below which the bound is not chosen from them.
+	minOOSCalibration = 100
+)
 
 // Train fits a [Model] to labelled examples. Every category must be in the
 // tier map, except [OutOfScope], which becomes the handoff class. It
@@ -108,6 +132,9 @@ func Train(ctx context.Context, examples []Example, tm TierMap, opts TrainOption
 	}
 	if len(examples) == 0 {
 		return nil, errors.New("no examples")
+	}
+	if !(opts.OOSBound >= 0 && opts.OOSBound <= 1) || !(opts.TargetFalseHandoff > 0 && opts.TargetFalseHandoff < 1) {
+		return nil, fmt.Errorf("oos bound %v, target false handoff %v: want [0, 1] and (0, 1)", opts.OOSBound, opts.TargetFalseHandoff)
 	}
 	m := &Model{
 		Spec:        opts.Features,
@@ -127,7 +154,7 @@ func Train(ctx context.Context, examples []Example, tm TierMap, opts TrainOption
 		switch {
 		case c == OutOfScope:
 			t = -1
-			m.OOSBound = opts.OOSBound
+			m.OOSBound = cmp.Or(opts.OOSBound, DefaultOOSBound)
 		case !ok:
 			return nil, fmt.Errorf("category %q is not in the tier map", c)
 		}
@@ -328,7 +355,8 @@ func (m *Model) rawLogits(examples []Example) [][]float64 {
 // calibrate fits the temperature by minimising the negative log-likelihood
 // of the held-out examples' logits raw, then picks the largest top bound
 // whose top-tier under-routing on them is at most the target (top-tier
-// examples a top-tier rule catches count, as never under-routed).
+// examples a top-tier rule catches count, as never under-routed) and, unless
+// opts fixes it, the out-of-scope bound (see [chooseOOSBound]).
 func (m *Model) calibrate(calib []Example, raw [][]float64, opts TrainOptions) {
 	if len(calib) == 0 {
 		return
@@ -365,6 +393,9 @@ func (m *Model) calibrate(calib []Example, raw [][]float64, opts TrainOptions) {
 		}
 	}
 	m.Temperature = math.Exp((lo + hi) / 2)
+	if m.OOSBound > 0 && opts.OOSBound == 0 {
+		m.calibrateOOS(calib, raw, opts)
+	}
 	if len(m.Bounds) == 0 {
 		return
 	}
@@ -406,4 +437,48 @@ func (m *Model) calibrate(calib []Example, raw [][]float64, opts TrainOptions) {
 	k := int(opts.TargetUnderRouting * float64(nTop))
 	bound := risks[min(k, len(risks)-1)]
 	m.Bounds[top-1] = min(max(bound, 1e-4), 0.5)
+}
+
+// calibrateOOS chooses the out-of-scope bound from the in-scope calibration
+// examples' P(out of scope). An example a hard rule catches counts as never
+// handed off by the bound: a top-tier rule overrides the handoff, and a
+// handoff rule hands it off whatever the bound.
+func (m *Model) calibrateOOS(calib []Example, raw [][]float64, opts TrainOptions) {
+	z := make([]float64, len(m.Classes))
+	var pIn []float64
+	for i, e := range calib {
+		if e.Category == OutOfScope {
+			continue
+		}
+		p := 0.0
+		if a, _ := opts.Rules.Match(e.Text); a == ActionNone {
+			copy(z, raw[i])
+			softmax(z, m.Temperature)
+			for c, v := range z {
+				if m.ClassTier[c] < 0 {
+					p += v
+				}
+			}
+		}
+		pIn = append(pIn, p)
+	}
+	if len(pIn) < minOOSCalibration {
+		return // keep DefaultOOSBound
+	}
+	m.OOSBound = chooseOOSBound(pIn, opts.TargetFalseHandoff)
+	m.Info.TargetFalseHandoff = opts.TargetFalseHandoff
+}
+
+// chooseOOSBound returns the lowest bound b ≥ [MinOOSBound] such that at
+// most floor(target × len(pIn)) of the in-scope probabilities pIn are at or
+// above b (a handoff is P(out of scope) ≥ b). It sorts pIn.
+func chooseOOSBound(pIn []float64, target float64) float64 {
+	slices.Sort(pIn)
+	slices.Reverse(pIn)
+	k := int(target * float64(len(pIn)))
+	if k >= len(pIn) {
+		return MinOOSBound
+	}
+	// Strictly above the (k+1)-th largest, so that only the k largest reach it.
+	return min(max(math.Nextafter(pIn[k], 2), MinOOSBound), 1)
 }
