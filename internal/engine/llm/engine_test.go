@@ -520,6 +520,29 @@ func TestSampler(t *testing.T) {
 			}
 		}
 	})
+	t.Run("pick-skips-blocks-exactly", func(t *testing.T) {
+		// Small integer weights sum exactly in any order, so the blocked
+		// walk must land where a plain running sum does.
+		p := make([]float32, 2000)
+		var total float32
+		for i := range p {
+			p[i] = float32(i%7 + i%3)
+			total += p[i]
+		}
+		for r := float32(0.5); r < total+3; r += 3.25 {
+			want, cum := len(p)-1, float32(0)
+			for i, v := range p {
+				cum += v
+				if r < cum {
+					want = i
+					break
+				}
+			}
+			if got := pick(p, nil, r); got != want {
+				t.Fatalf("pick at %g: got %d, want %d", r, got, want)
+			}
+		}
+	})
 	t.Run("logprob-is-log-softmax", func(t *testing.T) {
 		var sum float64
 		for i := range logits {

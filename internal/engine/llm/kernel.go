@@ -1,8 +1,13 @@
 package llm
 
 // This file holds the numeric kernels of the forward pass. The hot loop is
-// dot products of weight rows with activation vectors; on amd64 with AVX2
-// and FMA they run in assembly (kernel_amd64.s), elsewhere in unrolled Go.
+// dot products of weight rows with activation vectors; on amd64 they run in
+// assembly, with AVX-512 where the CPU has it (kernel512_amd64.s: blocks of
+// 4 rows by 1, 4 or 8 vectors, and attention's weighted sums) and AVX2 and
+// FMA otherwise (kernel_amd64.s), elsewhere in unrolled Go. Within a kernel
+// set, a row's dot product with a vector comes out bit for bit the same
+// whichever block shape computed it, so a sequence's logits do not depend
+// on what it is batched with.
 
 import "math"
 
@@ -45,6 +50,22 @@ func dotI8Go(q []int8, x []float32) float32 {
 		s0 += float32(q[i]) * x[i]
 	}
 	return (s0 + s1) + (s2 + s3)
+}
+
+// scores sets sc[p] to scale times the dot product of q with the key
+// k[p*stride:p*stride+len(q)], for p < len(sc): four keys per dot4 call.
+func scores(q, k []float32, stride int, scale float32, sc []float32) {
+	hd := len(q)
+	var acc [4]float32
+	p := 0
+	for ; p+4 <= len(sc); p += 4 {
+		dot4(k[p*stride:], stride, q, &acc)
+		s := sc[p : p+4 : p+4]
+		s[0], s[1], s[2], s[3] = acc[0]*scale, acc[1]*scale, acc[2]*scale, acc[3]*scale
+	}
+	for ; p < len(sc); p++ {
+		sc[p] = dot(q, k[p*stride:p*stride+hd]) * scale
+	}
 }
 
 // rmsnorm writes x normalised by its root mean square and scaled by w to out.

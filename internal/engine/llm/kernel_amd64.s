@@ -1,6 +1,8 @@
 #include "textflag.h"
 
 // func dot4AVX2(w *float32, stride int, x *float32, n int, out *[4]float32)
+// One accumulator per row, reduced as dot4x2AVX2 reduces its own, so a row
+// gives the same sum bit for bit through either kernel.
 TEXT ·dot4AVX2(SB), NOSPLIT, $0-40
 	MOVQ w+0(FP), SI
 	MOVQ stride+8(FP), BX
@@ -15,10 +17,6 @@ TEXT ·dot4AVX2(SB), NOSPLIT, $0-40
 	VXORPS Y1, Y1, Y1
 	VXORPS Y2, Y2, Y2
 	VXORPS Y3, Y3, Y3
-	VXORPS Y4, Y4, Y4
-	VXORPS Y5, Y5, Y5
-	VXORPS Y6, Y6, Y6
-	VXORPS Y7, Y7, Y7
 	XORQ AX, AX
 	MOVQ CX, R11
 	SHRQ $4, R11
@@ -32,13 +30,13 @@ f32loop:
 	VMOVUPS     (DI)(AX*1), Y8
 	VMOVUPS     32(DI)(AX*1), Y9
 	VFMADD231PS (SI)(AX*1), Y8, Y0
-	VFMADD231PS 32(SI)(AX*1), Y9, Y1
-	VFMADD231PS (R8)(AX*1), Y8, Y2
-	VFMADD231PS 32(R8)(AX*1), Y9, Y3
-	VFMADD231PS (R9)(AX*1), Y8, Y4
-	VFMADD231PS 32(R9)(AX*1), Y9, Y5
-	VFMADD231PS (R10)(AX*1), Y8, Y6
-	VFMADD231PS 32(R10)(AX*1), Y9, Y7
+	VFMADD231PS (R8)(AX*1), Y8, Y1
+	VFMADD231PS (R9)(AX*1), Y8, Y2
+	VFMADD231PS (R10)(AX*1), Y8, Y3
+	VFMADD231PS 32(SI)(AX*1), Y9, Y0
+	VFMADD231PS 32(R8)(AX*1), Y9, Y1
+	VFMADD231PS 32(R9)(AX*1), Y9, Y2
+	VFMADD231PS 32(R10)(AX*1), Y9, Y3
 	ADDQ        $64, AX
 	DECQ        R11
 	JNZ         f32loop
@@ -48,18 +46,14 @@ f32tail:
 	JZ          f32reduce
 	VMOVUPS     (DI)(AX*1), Y8
 	VFMADD231PS (SI)(AX*1), Y8, Y0
-	VFMADD231PS (R8)(AX*1), Y8, Y2
-	VFMADD231PS (R9)(AX*1), Y8, Y4
-	VFMADD231PS (R10)(AX*1), Y8, Y6
+	VFMADD231PS (R8)(AX*1), Y8, Y1
+	VFMADD231PS (R9)(AX*1), Y8, Y2
+	VFMADD231PS (R10)(AX*1), Y8, Y3
 
 f32reduce:
-	VADDPS       Y1, Y0, Y0
-	VADDPS       Y3, Y2, Y2
-	VADDPS       Y5, Y4, Y4
-	VADDPS       Y7, Y6, Y6
+	VHADDPS      Y1, Y0, Y0
+	VHADDPS      Y3, Y2, Y2
 	VHADDPS      Y2, Y0, Y0
-	VHADDPS      Y6, Y4, Y4
-	VHADDPS      Y4, Y0, Y0
 	VEXTRACTF128 $1, Y0, X1
 	VADDPS       X1, X0, X0
 	VMOVUPS      X0, (DX)
@@ -192,8 +186,9 @@ d1reduce:
 	VZEROUPPER
 	RET
 
-// Constants of expSubAVX2 (Cephes expf): clamp, log2(e), ln(2) split in
-// two, the polynomial, 1.0 and the exponent bias.
+// Constants of expSubAVX2 and siluMulAVX2 (Cephes expf): clamp, log2(e),
+// ln(2) split in two, the polynomial, 1.0, the exponent bias, and an upper
+// clamp (88, so that 2^round(x*log2(e)) stays finite).
 DATA expc<>+0(SB)/4, $0xc2aeac4f
 DATA expc<>+4(SB)/4, $0x3fb8aa3b
 DATA expc<>+8(SB)/4, $0x3f318000
@@ -206,7 +201,8 @@ DATA expc<>+32(SB)/4, $0x3e2aaaaa
 DATA expc<>+36(SB)/4, $0x3f000000
 DATA expc<>+40(SB)/4, $0x3f800000
 DATA expc<>+44(SB)/4, $127
-GLOBL expc<>(SB), RODATA|NOPTR, $48
+DATA expc<>+48(SB)/4, $0x42b00000
+GLOBL expc<>(SB), RODATA|NOPTR, $52
 
 // func expSubAVX2(x *float32, n int, m float32) float32
 TEXT ·expSubAVX2(SB), NOSPLIT, $0-28
@@ -346,5 +342,64 @@ x2reduce:
 	VEXTRACTF128 $1, Y4, X5
 	VADDPS       X5, X4, X4
 	VMOVUPS      X4, 16(DX)
+	VZEROUPPER
+	RET
+
+// func siluMulAVX2(x, u *float32, n int)
+// x[i] = x[i] / (1 + exp(-x[i])) * u[i] for i < n (a multiple of 8), with
+// expSubAVX2's exp, its argument clamped to [-87.3, 88].
+TEXT ·siluMulAVX2(SB), NOSPLIT, $0-24
+	MOVQ         x+0(FP), SI
+	MOVQ         u+8(FP), DI
+	MOVQ         n+16(FP), CX
+	VBROADCASTSS expc<>+0(SB), Y8
+	VBROADCASTSS expc<>+4(SB), Y9
+	VBROADCASTSS expc<>+8(SB), Y10
+	VBROADCASTSS expc<>+12(SB), Y11
+	VBROADCASTSS expc<>+16(SB), Y12
+	VBROADCASTSS expc<>+20(SB), Y13
+	VBROADCASTSS expc<>+24(SB), Y14
+	VBROADCASTSS expc<>+28(SB), Y15
+	VBROADCASTSS expc<>+40(SB), Y7
+	VBROADCASTSS expc<>+48(SB), Y6
+	VXORPS       Y1, Y1, Y1
+	SHRQ         $3, CX
+	JZ           silldone
+
+silloop:
+	VMOVUPS      (SI), Y0
+	VSUBPS       Y0, Y1, Y2
+	VMAXPS       Y8, Y2, Y2
+	VMINPS       Y6, Y2, Y2
+	VMULPS       Y9, Y2, Y3
+	VROUNDPS     $0, Y3, Y3
+	VFNMADD231PS Y10, Y3, Y2
+	VFNMADD231PS Y11, Y3, Y2
+	VMOVAPS      Y12, Y4
+	VFMADD213PS  Y13, Y2, Y4
+	VFMADD213PS  Y14, Y2, Y4
+	VFMADD213PS  Y15, Y2, Y4
+	VBROADCASTSS expc<>+32(SB), Y5
+	VFMADD213PS  Y5, Y2, Y4
+	VBROADCASTSS expc<>+36(SB), Y5
+	VFMADD213PS  Y5, Y2, Y4
+	VMULPS       Y2, Y2, Y5
+	VFMADD213PS  Y2, Y5, Y4
+	VADDPS       Y7, Y4, Y4
+	VCVTPS2DQ    Y3, Y3
+	VPBROADCASTD expc<>+44(SB), Y5
+	VPADDD       Y5, Y3, Y3
+	VPSLLD       $23, Y3, Y3
+	VMULPS       Y3, Y4, Y4
+	VADDPS       Y7, Y4, Y4
+	VDIVPS       Y4, Y0, Y0
+	VMULPS       (DI), Y0, Y0
+	VMOVUPS      Y0, (SI)
+	ADDQ         $32, SI
+	ADDQ         $32, DI
+	DECQ         CX
+	JNZ          silloop
+
+silldone:
 	VZEROUPPER
 	RET

@@ -55,16 +55,36 @@ func matRows(w *Matrix, in []float32, n, cols int, out []float32, r0, r1 int) {
 		return
 	}
 	var acc2 [8]float32
+	var acc4 [16]float32
+	var acc8 [32]float32
 	for ; r+4 <= r1; r += 4 {
 		wr := w.F32[r*cols : (r+4)*cols]
 		i := 0
-		// Two input rows at a time: each weight load feeds two FMAs.
-		for ; i+2 <= n; i += 2 {
-			dot4x2(wr, cols, in[i*cols:(i+2)*cols], cols, &acc2)
-			copy(out[i*rows+r:i*rows+r+4], acc2[:4])
-			copy(out[(i+1)*rows+r:(i+1)*rows+r+4], acc2[4:])
+		if useAVX512 {
+			// Eight, then four input rows at a time: each weight load
+			// feeds eight or four FMAs, and each result is the one dot4
+			// gives for its row alone.
+			for ; i+8 <= n; i += 8 {
+				dot4x8(wr, cols, in[i*cols:(i+8)*cols], cols, &acc8)
+				for c := range 8 {
+					copy(out[(i+c)*rows+r:(i+c)*rows+r+4], acc8[4*c:4*c+4])
+				}
+			}
+			for ; i+4 <= n; i += 4 {
+				dot4x4(wr, cols, in[i*cols:(i+4)*cols], cols, &acc4)
+				for c := range 4 {
+					copy(out[(i+c)*rows+r:(i+c)*rows+r+4], acc4[4*c:4*c+4])
+				}
+			}
+		} else {
+			// Two input rows at a time: each weight load feeds two FMAs.
+			for ; i+2 <= n; i += 2 {
+				dot4x2(wr, cols, in[i*cols:(i+2)*cols], cols, &acc2)
+				copy(out[i*rows+r:i*rows+r+4], acc2[:4])
+				copy(out[(i+1)*rows+r:(i+1)*rows+r+4], acc2[4:])
+			}
 		}
-		if i < n {
+		for ; i < n; i++ {
 			dot4(wr, cols, in[i*cols:(i+1)*cols], &acc)
 			copy(out[i*rows+r:i*rows+r+4], acc[:])
 		}

@@ -329,21 +329,22 @@ func (m *Model) attention(l int, refs []rowRef, q, att []float32) {
 			if win := cfg.SlidingWindow; win > 0 {
 				first = max(0, ref.pos-win+1)
 			}
-			sc := grow(&m.s.scores[wk], ref.pos-first+1)
+			n := ref.pos - first + 1
+			sc := grow(&m.s.scores[wk], n)
 			qh := q[r*qd+h*hd : r*qd+(h+1)*hd]
 			off := (h / group) * hd
 			kc, vc := ref.c.k[l], ref.c.v[l]
-			for p := first; p <= ref.pos; p++ {
-				slot := p % ref.c.slots
-				sc[p-first] = dot(qh, kc[slot*kvd+off:slot*kvd+off+hd]) * scale
-			}
+			// The positions' slots are at most two runs of the ring:
+			// from first's slot to the end, then from slot 0.
+			s0 := first % ref.c.slots
+			n0 := min(n, ref.c.slots-s0)
+			scores(qh, kc[s0*kvd+off:], kvd, scale, sc[:n0])
+			scores(qh, kc[off:], kvd, scale, sc[n0:])
 			softmax(sc)
 			out := att[r*qd+h*hd : r*qd+(h+1)*hd]
 			clear(out)
-			for p := first; p <= ref.pos; p++ {
-				slot := p % ref.c.slots
-				axpy(sc[p-first], vc[slot*kvd+off:slot*kvd+off+hd], out)
-			}
+			wsum(sc[:n0], vc[s0*kvd+off:], kvd, out)
+			wsum(sc[n0:], vc[off:], kvd, out)
 		}
 	})
 }
@@ -354,8 +355,10 @@ func (m *Model) mlp(gate, up, down *Matrix, in []float32, n int, out []float32) 
 	hb := grow(&m.s.hb, n*hid)
 	hb2 := grow(&m.s.hb2, n*hid)
 	m.matmul(in, n, gate.Cols, matJob{gate, hb}, matJob{up, hb2})
-	for i, g := range hb {
-		hb[i] = silu(g) * hb2[i]
+	// Row by row, so each row's values take the same path (vector or
+	// tail) whatever the batch.
+	for r := range n {
+		siluMul(hb[r*hid:(r+1)*hid], hb2[r*hid:(r+1)*hid])
 	}
 	m.matmul(hb, n, hid, matJob{down, out})
 }

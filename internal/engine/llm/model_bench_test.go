@@ -60,3 +60,50 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkBatchStep measures decode steps of n sequences joined in one
+// forward pass at the stories shapes, with each vector kernel set this CPU
+// has (the portable Go one is left out: it is only a fallback). tok/s
+// counts every sequence's token; the contexts grow to 64 and restart.
+func BenchmarkBatchStep(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		cfg  Config
+	}{{"stories15M", stories15M}, {"stories110M", stories110M}} {
+		w := randomWeights(bc.cfg, 1)
+		for _, threads := range []int{1, 2} {
+			for _, n := range []int{1, 8} {
+				for _, path := range kernelPaths()[1:] {
+					b.Run(fmt.Sprintf("%s/threads-%d/seqs-%d/%s", bc.name, threads, n, path), func(b *testing.B) {
+						useKernels(b, path)
+						m, err := NewModel(bc.cfg, w, threads, nil)
+						if err != nil {
+							b.Fatal(err)
+						}
+						defer m.Close()
+						batch := make([]Seq, n)
+						for i := range batch {
+							batch[i] = Seq{Cache: m.NewCache(64), Tokens: []int{i + 1}, Logits: make([]float32, bc.cfg.Vocab)}
+						}
+						cpu0 := cpuTime()
+						for b.Loop() {
+							if batch[0].Cache.Len() == 64 {
+								for i := range batch {
+									batch[i].Cache = m.NewCache(64)
+								}
+							}
+							if err := m.ForwardBatch(batch); err != nil {
+								b.Fatal(err)
+							}
+							for i := range batch {
+								batch[i].Tokens[0] = (batch[i].Tokens[0]*31 + 7) % bc.cfg.Vocab
+							}
+						}
+						b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "tok/s")
+						b.ReportMetric(float64(n*b.N)/(cpuTime()-cpu0).Seconds(), "tok/cpu-s")
+					})
+				}
+			}
+		}
+	}
+}

@@ -243,33 +243,36 @@ func maxDiff[T, U float32 | float64](a []T, b []U) float64 {
 func TestForwardMatchesReference(t *testing.T) {
 	for _, tc := range testConfigs {
 		for _, threads := range []int{1, 3} {
-			t.Run(fmt.Sprintf("%s-threads-%d", tc.name, threads), func(t *testing.T) {
-				m := newTestModel(t, tc.cfg, threads)
-				toks := testTokens(19, tc.cfg.Vocab)
-				want := referenceLogits(tc.cfg, m.Weights, toks)
-				// Incremental decode through the cache, one token at a time.
-				c := m.NewCache(len(toks))
-				for i, tok := range toks {
-					got, err := m.Forward(c, []int{tok})
-					if err != nil {
+			for _, path := range kernelPaths() {
+				t.Run(fmt.Sprintf("%s-threads-%d-%s", tc.name, threads, path), func(t *testing.T) {
+					useKernels(t, path)
+					m := newTestModel(t, tc.cfg, threads)
+					toks := testTokens(19, tc.cfg.Vocab)
+					want := referenceLogits(tc.cfg, m.Weights, toks)
+					// Incremental decode through the cache, one token at a time.
+					c := m.NewCache(len(toks))
+					for i, tok := range toks {
+						got, err := m.Forward(c, []int{tok})
+						if err != nil {
+							t.Fatal(err)
+						}
+						if d := maxDiff(got, want[i]); d > 1e-4 {
+							t.Fatalf("cached step %d: max diff %g from the reference", i, d)
+						}
+					}
+					// Recomputed: one pass over the whole prefix, every position's logits.
+					c = m.NewCache(len(toks))
+					all := make([]float32, len(toks)*tc.cfg.Vocab)
+					if err := m.ForwardBatch([]Seq{{Cache: c, Tokens: toks, Logits: all, AllLogits: true}}); err != nil {
 						t.Fatal(err)
 					}
-					if d := maxDiff(got, want[i]); d > 1e-4 {
-						t.Fatalf("cached step %d: max diff %g from the reference", i, d)
+					for i := range toks {
+						if d := maxDiff(all[i*tc.cfg.Vocab:(i+1)*tc.cfg.Vocab], want[i]); d > 1e-4 {
+							t.Fatalf("recomputed position %d: max diff %g from the reference", i, d)
+						}
 					}
-				}
-				// Recomputed: one pass over the whole prefix, every position's logits.
-				c = m.NewCache(len(toks))
-				all := make([]float32, len(toks)*tc.cfg.Vocab)
-				if err := m.ForwardBatch([]Seq{{Cache: c, Tokens: toks, Logits: all, AllLogits: true}}); err != nil {
-					t.Fatal(err)
-				}
-				for i := range toks {
-					if d := maxDiff(all[i*tc.cfg.Vocab:(i+1)*tc.cfg.Vocab], want[i]); d > 1e-4 {
-						t.Fatalf("recomputed position %d: max diff %g from the reference", i, d)
-					}
-				}
-			})
+				})
+			}
 		}
 	}
 }
@@ -308,97 +311,132 @@ func TestChunkedPrefillAndRing(t *testing.T) {
 	}
 }
 
+// TestBatchedMatchesUnbatched checks that a sequence's logits are bit for
+// bit the same whether it runs alone or batched with others, on every
+// kernel set.
 func TestBatchedMatchesUnbatched(t *testing.T) {
 	for _, tc := range testConfigs {
-		t.Run(tc.name, func(t *testing.T) {
-			m := newTestModel(t, tc.cfg, 2)
-			v := tc.cfg.Vocab
-			prompts := [][]int{testTokens(9, v), testTokens(3, v)[1:], testTokens(14, v)[5:]}
-			// Unbatched: each sequence alone, then 6 decode steps.
-			solo := make([][][]float32, len(prompts))
-			for i, p := range prompts {
-				c := m.NewCache(32)
-				lg, err := m.Forward(c, p)
-				if err != nil {
-					t.Fatal(err)
-				}
-				solo[i] = append(solo[i], lg)
-				for s := range 6 {
-					lg, err := m.Forward(c, []int{(s*5 + i) % v})
+		for _, path := range kernelPaths() {
+			t.Run(tc.name+"-"+path, func(t *testing.T) {
+				useKernels(t, path)
+				m := newTestModel(t, tc.cfg, 2)
+				v := tc.cfg.Vocab
+				prompts := [][]int{testTokens(9, v), testTokens(3, v)[1:], testTokens(14, v)[5:]}
+				// Unbatched: each sequence alone, then 6 decode steps.
+				solo := make([][][]float32, len(prompts))
+				for i, p := range prompts {
+					c := m.NewCache(32)
+					lg, err := m.Forward(c, p)
 					if err != nil {
 						t.Fatal(err)
 					}
 					solo[i] = append(solo[i], lg)
-				}
-			}
-			// Batched: all prompts in one pass, then all decode steps together.
-			caches := make([]*Cache, len(prompts))
-			batch := make([]Seq, len(prompts))
-			for i, p := range prompts {
-				caches[i] = m.NewCache(32)
-				batch[i] = Seq{Cache: caches[i], Tokens: p, Logits: make([]float32, v)}
-			}
-			for s := range 7 {
-				if err := m.ForwardBatch(batch); err != nil {
-					t.Fatal(err)
-				}
-				for i := range batch {
-					if d := maxDiff(batch[i].Logits, solo[i][s]); d > 1e-5 {
-						t.Fatalf("step %d sequence %d: batched differs by %g", s, i, d)
+					for s := range 6 {
+						lg, err := m.Forward(c, []int{(s*5 + i) % v})
+						if err != nil {
+							t.Fatal(err)
+						}
+						solo[i] = append(solo[i], lg)
 					}
-					batch[i].Tokens = []int{(s*5 + i) % v}
 				}
-			}
-		})
+				// Batched: all prompts in one pass, then all decode steps together.
+				caches := make([]*Cache, len(prompts))
+				batch := make([]Seq, len(prompts))
+				for i, p := range prompts {
+					caches[i] = m.NewCache(32)
+					batch[i] = Seq{Cache: caches[i], Tokens: p, Logits: make([]float32, v)}
+				}
+				for s := range 7 {
+					if err := m.ForwardBatch(batch); err != nil {
+						t.Fatal(err)
+					}
+					for i := range batch {
+						if d := maxDiff(batch[i].Logits, solo[i][s]); d != 0 {
+							t.Fatalf("step %d sequence %d: batched differs by %g", s, i, d)
+						}
+						batch[i].Tokens = []int{(s*5 + i) % v}
+					}
+				}
+			})
+		}
 	}
 }
 
+// TestKernels checks every kernel set this CPU can run against float64
+// sums, and that a row's dot product is bit for bit the same whether its
+// vector goes alone (dot4) or in a batch (dot4x2, dot4x4, dot4x8), so a sequence's
+// logits do not depend on what it is batched with.
 func TestKernels(t *testing.T) {
-	rng := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{1, 7, 8, 9, 16, 17, 24, 33, 64, 172, 288} {
-		t.Run(fmt.Sprintf("n-%d", n), func(t *testing.T) {
-			stride := n + 3
-			w := randomVec(rng, 3*stride+n, 0, 1)
-			x := randomVec(rng, n, 0, 1)
-			q := quantize(Matrix{Rows: 4, Cols: n, F32: w[:4*n]})
-			qw := make([]int8, 3*stride+n)
-			for r := range 4 {
-				copy(qw[r*stride:], q.I8[r*n:(r+1)*n])
-			}
-			var got, goti8 [4]float32
-			var got2 [8]float32
-			x2 := append(randomVec(rng, n, 0, 1), x...)
-			dot4x2(w, stride, x2, n, &got2)
-			for r := range 4 {
-				var w0, w1 float64
-				for i := range n {
-					w0 += float64(w[r*stride+i]) * float64(x2[i])
-					w1 += float64(w[r*stride+i]) * float64(x2[n+i])
-				}
-				if math.Abs(float64(got2[r])-w0) > 1e-5*float64(n) || math.Abs(float64(got2[4+r])-w1) > 1e-5*float64(n) {
-					t.Errorf("dot4x2 row %d: got %g, %g, want %g, %g", r, got2[r], got2[4+r], w0, w1)
-				}
-			}
-			dot4(w, stride, x, &got)
-			dot4I8(qw, stride, x, &goti8)
-			for r := range 4 {
-				var want, wanti8 float64
-				for i := range n {
-					want += float64(w[r*stride+i]) * float64(x[i])
-					wanti8 += float64(q.I8[r*n+i]) * float64(x[i])
+	for _, path := range kernelPaths() {
+		rng := rand.New(rand.NewPCG(1, 2))
+		for _, n := range []int{1, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 48, 64, 172, 288} {
+			t.Run(fmt.Sprintf("%s/n-%d", path, n), func(t *testing.T) {
+				useKernels(t, path)
+				stride := n + 3
+				w := randomVec(rng, 3*stride+n, 0, 1)
+				xs := randomVec(rng, 8*n, 0, 1)
+				x := xs[:n]
+				q := quantize(Matrix{Rows: 4, Cols: n, F32: w[:4*n]})
+				qw := make([]int8, 3*stride+n)
+				for r := range 4 {
+					copy(qw[r*stride:], q.I8[r*n:(r+1)*n])
 				}
 				tol := 1e-5 * float64(n)
-				if d := math.Abs(float64(got[r]) - want); d > tol {
-					t.Errorf("dot4 row %d: got %g, want %g", r, got[r], want)
+				want := func(r, c int) float64 {
+					var s float64
+					for i := range n {
+						s += float64(w[r*stride+i]) * float64(xs[c*n+i])
+					}
+					return s
 				}
-				if d := math.Abs(float64(goti8[r]) - wanti8); d > 200*tol {
-					t.Errorf("dot4I8 row %d: got %g, want %g", r, goti8[r], wanti8)
+				var alone [8][4]float32 // [vector][row]
+				for c := range 8 {
+					dot4(w, stride, xs[c*n:(c+1)*n], &alone[c])
+					for r := range 4 {
+						if d := math.Abs(float64(alone[c][r]) - want(r, c)); d > tol {
+							t.Errorf("dot4 row %d vector %d: got %g, want %g", r, c, alone[c][r], want(r, c))
+						}
+					}
 				}
-				if d := math.Abs(float64(dot(w[r*stride:r*stride+n], x)) - want); d > tol {
-					t.Errorf("dot row %d: differs by %g", r, d)
+				var got2 [8]float32
+				dot4x2(w, stride, xs[:2*n], n, &got2)
+				var got4 [16]float32
+				dot4x4(w, stride, xs[:4*n], n, &got4)
+				var got8 [32]float32
+				dot4x8(w, stride, xs, n, &got8)
+				for r := range 4 {
+					for c := range 2 {
+						if got2[4*c+r] != alone[c][r] {
+							t.Errorf("dot4x2 row %d vector %d: got %g, alone %g", r, c, got2[4*c+r], alone[c][r])
+						}
+					}
+					for c := range 4 {
+						if got4[4*c+r] != alone[c][r] {
+							t.Errorf("dot4x4 row %d vector %d: got %g, alone %g", r, c, got4[4*c+r], alone[c][r])
+						}
+					}
+					for c := range 8 {
+						if got8[4*c+r] != alone[c][r] {
+							t.Errorf("dot4x8 row %d vector %d: got %g, alone %g", r, c, got8[4*c+r], alone[c][r])
+						}
+					}
 				}
-			}
-		})
+				var goti8 [4]float32
+				dot4I8(qw, stride, x, &goti8)
+				for r := range 4 {
+					var wanti8 float64
+					for i := range n {
+						wanti8 += float64(q.I8[r*n+i]) * float64(x[i])
+					}
+					if d := math.Abs(float64(goti8[r]) - wanti8); d > 200*tol {
+						t.Errorf("dot4I8 row %d: got %g, want %g", r, goti8[r], wanti8)
+					}
+					if d := math.Abs(float64(dot(w[r*stride:r*stride+n], x)) - want(r, 0)); d > tol {
+						t.Errorf("dot row %d: differs by %g", r, d)
+					}
+				}
+			})
+		}
 	}
 }
 
@@ -428,6 +466,68 @@ func TestExpSubAndAxpy(t *testing.T) {
 			for i := range y {
 				if d := math.Abs(float64(y[i]) - (float64(y0[i]) + 0.5*float64(orig[i]))); d > 1e-5 {
 					t.Fatalf("axpy element %d off by %g", i, d)
+				}
+			}
+		})
+	}
+}
+
+// TestAttentionKernels checks scores and wsum, on every kernel set, for
+// head sizes inside and outside the AVX-512 kernels' reach.
+func TestAttentionKernels(t *testing.T) {
+	for _, path := range kernelPaths() {
+		rng := rand.New(rand.NewPCG(5, 6))
+		for _, hd := range []int{8, 10, 16, 48, 64, 128, 144} {
+			for _, n := range []int{1, 3, 4, 9, 37} {
+				t.Run(fmt.Sprintf("%s/hd-%d/n-%d", path, hd, n), func(t *testing.T) {
+					useKernels(t, path)
+					stride := 3*hd + 5
+					kv := randomVec(rng, (n-1)*stride+hd, 0, 1)
+					q := randomVec(rng, hd, 0, 1)
+					const scale = 0.125
+					sc := make([]float32, n)
+					scores(q, kv, stride, scale, sc)
+					out := randomVec(rng, hd, 0, 1)
+					want := make([]float64, hd)
+					for i, v := range out {
+						want[i] = float64(v)
+					}
+					wsum(sc, kv, stride, out)
+					for p := range n {
+						var d float64
+						for i := range hd {
+							d += float64(q[i]) * float64(kv[p*stride+i])
+							want[i] += float64(sc[p]) * float64(kv[p*stride+i])
+						}
+						if diff := math.Abs(float64(sc[p]) - scale*d); diff > 1e-5*float64(hd) {
+							t.Errorf("score %d: got %g, want %g", p, sc[p], scale*d)
+						}
+					}
+					if d := maxDiff(out, want); d > 1e-5*float64(n) {
+						t.Errorf("wsum: max diff %g", d)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestSiluMul checks SwiGLU's gate on every kernel set against float64,
+// from far below to far above exp's range.
+func TestSiluMul(t *testing.T) {
+	for _, path := range kernelPaths() {
+		t.Run(path, func(t *testing.T) {
+			useKernels(t, path)
+			rng := rand.New(rand.NewPCG(7, 8))
+			g := randomVec(rng, 203, 0, 12)
+			g = append(g, -200, -100, -88.5, -87, -20, -1e-3, 0, 1e-3, 20, 87, 88.5, 100, 200)
+			u := randomVec(rng, len(g), 0, 2)
+			got := append([]float32(nil), g...)
+			siluMul(got, u)
+			for i, x := range g {
+				want := float64(x) / (1 + math.Exp(-float64(x))) * float64(u[i])
+				if d := math.Abs(float64(got[i]) - want); d > 1e-6*math.Abs(want)+1e-30 {
+					t.Errorf("silu(%g)*%g: got %g, want %g", x, u[i], got[i], want)
 				}
 			}
 		})

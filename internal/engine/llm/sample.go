@@ -130,9 +130,21 @@ func (s *sampler) sample(logits []float32) int {
 // the kept weights are renormalised.
 func pick(p []float32, idx []int, r float32) int {
 	if idx == nil {
+		// Skip whole blocks by their sums (eight independent additions
+		// at a time, where a running sum waits on each one), then walk
+		// the block that reaches r.
+		const block = 256
 		var cum float32
-		for i, v := range p {
-			cum += v
+		i := 0
+		for ; i+block <= len(p); i += block {
+			s := sum8(p[i : i+block])
+			if r < cum+s {
+				break
+			}
+			cum += s
+		}
+		for ; i < len(p); i++ {
+			cum += p[i]
 			if r < cum {
 				return i
 			}
@@ -152,4 +164,25 @@ func pick(p []float32, idx []int, r float32) int {
 		}
 	}
 	return idx[len(idx)-1]
+}
+
+// sum8 returns the sum of x, added in eight interleaved parts.
+func sum8(x []float32) float32 {
+	var s [8]float32
+	i := 0
+	for ; i+8 <= len(x); i += 8 {
+		v := x[i : i+8 : i+8]
+		s[0] += v[0]
+		s[1] += v[1]
+		s[2] += v[2]
+		s[3] += v[3]
+		s[4] += v[4]
+		s[5] += v[5]
+		s[6] += v[6]
+		s[7] += v[7]
+	}
+	for ; i < len(x); i++ {
+		s[0] += x[i]
+	}
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
 }
