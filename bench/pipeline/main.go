@@ -6,7 +6,10 @@
 //
 // The upstream runs in a process of its own, as a model server does, so
 // both paths cross the same process boundaries: client to upstream, and
-// client to strata to upstream. -upstream-in-process puts it in the
+// client to strata to upstream. A third path, interleaved with the two, goes
+// through a bare reverse proxy (net/http/httputil, streaming, in a process
+// of its own): what any extra hop costs on this machine, so the report can
+// tell strata's own cost from the hop's. -upstream-in-process puts it in the
 // client's process instead, which makes the direct path cheaper than any
 // real deployment's (no wake-up of another process between request and
 // reply) and so inflates the difference.
@@ -23,7 +26,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -44,7 +50,15 @@ func main() {
 	dur := flag.Duration("duration", 5*time.Second, "length of the throughput run")
 	inProcess := flag.Bool("upstream-in-process", false, "serve the upstream from this process rather than a process of its own")
 	serveUpstream := flag.Bool("serve-upstream", false, "internal: serve the upstream, print its URL, and wait for stdin to close")
+	serveProxy := flag.String("serve-proxy", "", "internal: serve a bare reverse proxy to this URL, print its URL, and wait for stdin to close")
 	flag.Parse()
+	if *serveProxy != "" {
+		if err := runProxy(*serveProxy); err != nil {
+			fmt.Fprintln(os.Stderr, "pipeline proxy:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *serveUpstream {
 		up := upstreamtest.NewOpenAIServer(upstreamtest.OpenAIOptions{Model: "up", Reply: []string{"ok"}})
 		fmt.Println(up.BaseURL())
@@ -65,6 +79,11 @@ func run(n int, dur time.Duration, inProcess bool) error {
 		return err
 	}
 	defer stop()
+	proxyURL, stopProxy, err := startChild("-serve-proxy", upURL)
+	if err != nil {
+		return err
+	}
+	defer stopProxy()
 	work, err := os.MkdirTemp("", "strata-pipeline-")
 	if err != nil {
 		return err
@@ -140,14 +159,15 @@ engines:
 		return time.Since(t), nil
 	}
 	direct := func() (time.Duration, error) { return do(upURL+"/completions", directBody, nil) }
+	viaProxy := func() (time.Duration, error) { return do(proxyURL+"/completions", directBody, nil) }
 	viaStrata := func() (time.Duration, error) { return do(endpoint+"/model/up/invoke", strataBody, signed) }
-	// Warm up both paths.
+	paths := []func() (time.Duration, error){direct, viaProxy, viaStrata}
+	// Warm up every path.
 	for range 200 {
-		if _, err := direct(); err != nil {
-			return err
-		}
-		if _, err := viaStrata(); err != nil {
-			return err
+		for _, p := range paths {
+			if _, err := p(); err != nil {
+				return err
+			}
 		}
 	}
 	where := "in a process of its own"
@@ -157,28 +177,28 @@ engines:
 	fmt.Printf("added latency of strata's pipeline (SigV4, guard in and out, metrics, audit) over the same loopback upstream (%s)\n", where)
 	for _, c := range []int{1, 16} {
 		var mu sync.Mutex
-		var d, s []time.Duration
+		lat := make([][]time.Duration, len(paths))
 		var wg sync.WaitGroup
 		var failed atomic.Value
 		per := n / c
 		for range c {
 			wg.Go(func() {
+				var got [3]time.Duration
 				for i := range per {
-					first, second := direct, viaStrata
-					if i%2 == 1 {
-						first, second = viaStrata, direct
-					}
-					a, err1 := first()
-					b, err2 := second()
-					if err := cmpErr(err1, err2); err != nil {
-						failed.Store(err)
-						return
-					}
-					if i%2 == 1 {
-						a, b = b, a
+					// Rotate the order, so no path always runs first.
+					for k := range paths {
+						j := (i + k) % len(paths)
+						d, err := paths[j]()
+						if err != nil {
+							failed.Store(err)
+							return
+						}
+						got[j] = d
 					}
 					mu.Lock()
-					d, s = append(d, a), append(s, b)
+					for j := range paths {
+						lat[j] = append(lat[j], got[j])
+					}
 					mu.Unlock()
 				}
 			})
@@ -187,9 +207,11 @@ engines:
 		if err, _ := failed.Load().(error); err != nil {
 			return err
 		}
-		md, ms := median(d), median(s)
-		fmt.Printf("  concurrency %2d: direct median %7.3f ms, via strata %7.3f ms, added %6.3f ms  (p90 direct %.3f, strata %.3f; %d pairs)\n",
-			c, ms2(md), ms2(ms), ms2(ms-md), ms2(pct(d, 90)), ms2(pct(s, 90)), len(d))
+		md, mp, ms := median(lat[0]), median(lat[1]), median(lat[2])
+		fmt.Printf("  concurrency %2d: direct median %7.3f ms, via strata %7.3f ms, added %6.3f ms  (p90 direct %.3f, strata %.3f; %d triples)\n",
+			c, ms2(md), ms2(ms), ms2(ms-md), ms2(pct(lat[0], 90)), ms2(pct(lat[2], 90)), len(lat[0]))
+		fmt.Printf("                  a bare reverse proxy adds %6.3f ms (median %.3f ms); strata adds %6.3f ms more than it\n",
+			ms2(mp-md), ms2(mp), ms2(ms-mp))
 	}
 	for _, c := range []int{32} {
 		for _, side := range []struct {
@@ -222,11 +244,17 @@ func startUpstream(inProcess bool) (string, func(), error) {
 		up := upstreamtest.NewOpenAIServer(upstreamtest.OpenAIOptions{Model: "up", Reply: []string{"ok"}})
 		return up.BaseURL(), up.Close, nil
 	}
+	return startChild("-serve-upstream")
+}
+
+// startChild runs this program with args, reads the URL it prints, and
+// returns it with a function that stops the child (by closing its stdin).
+func startChild(args ...string) (string, func(), error) {
 	self, err := os.Executable()
 	if err != nil {
 		return "", nil, err
 	}
-	cmd := exec.Command(self, "-serve-upstream")
+	cmd := exec.Command(self, args...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return "", nil, err
@@ -243,16 +271,30 @@ func startUpstream(inProcess bool) (string, func(), error) {
 	url, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
 		stop()
-		return "", nil, fmt.Errorf("upstream process: %w", err)
+		return "", nil, fmt.Errorf("%s: %w", args[0], err)
 	}
 	return strings.TrimSpace(url), stop, nil
 }
 
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
+// runProxy serves a streaming reverse proxy to target on loopback, prints
+// its base URL, and returns when stdin closes.
+func runProxy(target string) error {
+	u, err := url.Parse(target)
+	if err != nil {
+		return err
 	}
-	return b
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.FlushInterval = -1 // pass each streamed chunk on at once
+	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 256}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go http.Serve(ln, rp)
+	// The proxy adds the target's path (/v1) to each request's.
+	fmt.Printf("http://%s\n", ln.Addr())
+	io.Copy(io.Discard, os.Stdin)
+	return ln.Close()
 }
 
 func median(xs []time.Duration) time.Duration { return pct(xs, 50) }
