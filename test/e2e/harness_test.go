@@ -7,12 +7,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +21,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/jackc/pgx/v5"
+
+	"strata/internal/store/postgres/pgtest"
 )
 
 var binary string
@@ -207,30 +205,5 @@ func sharedDir(t *testing.T) string {
 }
 
 // freshPostgres creates an empty PostgreSQL database for one test and
-// returns its URL. The machine's PostgreSQL (127.0.0.1:5432, trust auth) or
-// STRATA_TEST_POSTGRES is used.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	admin := os.Getenv("STRATA_TEST_POSTGRES")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
-	}
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
-		t.Fatalf("PostgreSQL is required (start it or set STRATA_TEST_POSTGRES): %v", err)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	name := "strata_e2e_" + hex.EncodeToString(b[:])
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(ctx, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-		conn.Close(ctx)
-	})
-	u, _ := url.Parse(admin)
-	u.Path = "/" + name
-	return u.String()
-}
+// returns its URL (pgtest: the machine's PostgreSQL or STRATA_TEST_POSTGRES).
+func freshPostgres(t *testing.T) string { return pgtest.URL(t) }

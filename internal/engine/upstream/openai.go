@@ -231,6 +231,8 @@ func (o *OpenAI) Generate(ctx context.Context, req engine.Request, emit func(eng
 
 // attempt sends one request and streams its reply.
 func (o *OpenAI) attempt(ctx context.Context, path string, body []byte, req engine.Request, emit func(engine.Token) error) (res engine.Result, emitted bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, o.url+path, bytes.NewReader(body))
 	if err != nil {
 		return res, false, fmt.Errorf("upstream: building request: %w", err)
@@ -262,6 +264,7 @@ func (o *OpenAI) attempt(ctx context.Context, path string, body []byte, req engi
 			return res, s.emitted, streamFailure(err)
 		}
 		if string(data) == "[DONE]" {
+			drain(resp.Body, cancel)
 			break
 		}
 		if err := s.chunk(data, o.cfg.APIKey); err != nil {
@@ -275,6 +278,24 @@ func (o *OpenAI) attempt(ctx context.Context, path string, body []byte, req engi
 		res.OutputTokens = s.count
 	}
 	return res, s.emitted, nil
+}
+
+// Reading a reply to its end after [DONE] lets the transport reuse its
+// connection; closing it before makes the next request open a new one.
+// Servers end the reply right after [DONE], so drain waits at most
+// drainWait for the end and reads at most maxDrain bytes; a server that
+// holds the reply open loses the connection instead.
+const (
+	drainWait = 50 * time.Millisecond
+	maxDrain  = 64 << 10
+)
+
+// drain reads body to its end, within drainWait (then cancel aborts the
+// request) and maxDrain bytes.
+func drain(body io.Reader, cancel context.CancelFunc) {
+	t := time.AfterFunc(drainWait, cancel)
+	io.Copy(io.Discard, io.LimitReader(body, maxDrain))
+	t.Stop()
 }
 
 // chunkJSON is one streamed chunk of a chat or completion reply.

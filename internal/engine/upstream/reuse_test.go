@@ -1,9 +1,13 @@
 package upstream
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"strata/internal/engine"
 	"strata/internal/engine/upstream/upstreamtest"
@@ -41,5 +45,39 @@ func TestConnectionsReused(t *testing.T) {
 				t.Errorf("20 generations opened %d connections, want 1", n)
 			}
 		})
+	}
+}
+
+// TestDoneThenHold checks that a server which sends [DONE] and then holds
+// the reply open costs a request at most drainWait, not a hang.
+func TestDoneThenHold(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fmt.Fprint(w, `data: {"choices":[{"index":0,"text":"hi","finish_reason":"stop"}]}`+"\n\n")
+		fmt.Fprint(w, "data: [DONE]\n\n")
+		w.(http.Flusher).Flush()
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	o, err := NewOpenAI(Config{BaseURL: srv.URL, Model: "m", ProbeInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	start := time.Now()
+	res, err := o.Generate(t.Context(), promptReq(t, 3), func(engine.Token) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Text != "hi" {
+		t.Errorf("text %q, want %q", res.Text, "hi")
+	}
+	if d := time.Since(start); d > 10*drainWait {
+		t.Errorf("Generate took %v against a server holding the reply open", d)
 	}
 }
