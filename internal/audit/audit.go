@@ -176,10 +176,9 @@ func (t *Trail) Flush(ctx context.Context) error {
 	}
 	prev := t.prev
 	var ops []store.Op
-	var data []byte
 	for i := 0; i < len(events); {
 		first := &events[i]
-		data = append(data[:0], '[')
+		data := []byte{'['}
 		n := 0
 		for ; i < len(events) && n < maxBlockEvents && events[i].Time.Sub(first.Time) <= maxBlockSpan; i, n = i+1, n+1 {
 			if n > 0 {
@@ -190,8 +189,7 @@ func (t *Trail) Flush(ctx context.Context) error {
 		}
 		data = append(data, ']')
 		id := eventID(t.node, first.Seq)
-		ops = append(ops, store.Op{Create: &store.Record{Kind: Kind, ID: id, Name: id, Created: first.Time,
-			Data: append([]byte(nil), data...)}})
+		ops = append(ops, store.Op{Create: &store.Record{Kind: Kind, ID: id, Name: id, Created: first.Time, Data: data}})
 	}
 	if err := t.st.Apply(ctx, ops); err != nil {
 		// Keep them for the next try, ahead of newer events.

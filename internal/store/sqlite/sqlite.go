@@ -117,13 +117,7 @@ func scan(row interface{ Scan(...any) error }) (store.Record, error) {
 	return r, nil
 }
 
-// execer is what create, update and del need: a *sql.DB or a [tx].
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-// tx is a transaction that runs the prepared statements of its DB as such
+// tx is the transaction create, update and del run in: a transaction that runs the prepared statements of its DB as such
 // and any other query as text.
 type tx struct {
 	*sql.Tx
@@ -162,7 +156,7 @@ func (t *tx) QueryRowContext(ctx context.Context, query string, args ...any) *sq
 	return t.Tx.QueryRowContext(ctx, query, args...)
 }
 
-func conflictField(q execer, ctx context.Context, r store.Record) error {
+func conflictField(q *tx, ctx context.Context, r store.Record) error {
 	checks := []struct {
 		field, where string
 		args         []any
@@ -188,7 +182,7 @@ func conflictField(q execer, ctx context.Context, r store.Record) error {
 	return nil
 }
 
-func create(ctx context.Context, q execer, r store.Record) (store.Record, error) {
+func create(ctx context.Context, q *tx, r store.Record) (store.Record, error) {
 	if r.Kind == "" || r.ID == "" {
 		return r, errors.New("store: record needs a kind and an id")
 	}
@@ -215,7 +209,7 @@ func create(ctx context.Context, q execer, r store.Record) (store.Record, error)
 	return r, nil
 }
 
-func update(ctx context.Context, q execer, r store.Record) (store.Record, error) {
+func update(ctx context.Context, q *tx, r store.Record) (store.Record, error) {
 	cur, err := scan(q.QueryRowContext(ctx, selectSQL, r.Kind, r.Account, r.ID))
 	if err != nil {
 		return r, err
@@ -249,7 +243,7 @@ func update(ctx context.Context, q execer, r store.Record) (store.Record, error)
 	return r, nil
 }
 
-func del(ctx context.Context, q execer, k store.Key, version int64) error {
+func del(ctx context.Context, q *tx, k store.Key, version int64) error {
 	args := []any{k.Kind, k.Account, k.ID}
 	if version != 0 {
 		var cur int64
