@@ -18,6 +18,7 @@ func startDebug(log *slog.Logger) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	go func() {
 		log.Warn("profiler listening", "addr", addr)
 		if err := http.ListenAndServe(addr, mux); err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"strata/internal/apierr"
 	"strata/internal/engine"
+	"strata/internal/h1"
 )
 
 // Config configures an OpenAI engine.
@@ -87,12 +88,14 @@ func NewOpenAI(cfg Config) (*OpenAI, error) {
 }
 
 // newHTTPClient returns a pooled client without a global timeout (streams
-// are bounded by their context).
+// are bounded by their context). Plain-HTTP upstreams go through h1's
+// transport, which spares each request net/http's goroutine hand-offs;
+// https and proxied ones through net/http's.
 func newHTTPClient() *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConnsPerHost = 64
 	t.IdleConnTimeout = 90 * time.Second
-	return &http.Client{Transport: t}
+	return &http.Client{Transport: &h1.Transport{Fallback: t, MaxIdlePerHost: 64, IdleTimeout: 90 * time.Second}}
 }
 
 // Close stops the prober and releases idle connections.
