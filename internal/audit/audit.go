@@ -10,6 +10,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -88,6 +89,7 @@ type Trail struct {
 	seq     int64     // +checklocks:mu; of the last appended event
 	last    time.Time // +checklocks:mu; its time (times are strictly increasing)
 	pending []Event   // +checklocks:mu; appended, not yet written
+	spare   []Event   // +checklocks:mu; an emptied pending array, for reuse
 
 	flushing sync.Mutex // serializes writes to the store
 	prev     string     // +checklocks:flushing; hash of the last written event
@@ -151,16 +153,36 @@ func (t *Trail) Append(e Event) {
 	t.mu.Unlock()
 }
 
-// seal chains e after prev: it sets PrevHash and Hash and returns the
-// event's JSON. Hash is the last field, so the document is marshalled once
-// with an empty hash, hashed, and the hash put in place.
-func seal(e *Event, prev string) []byte {
+// sealer chains events, encoding each into one reused buffer.
+type sealer struct {
+	buf bytes.Buffer
+	enc *json.Encoder
+}
+
+func newSealer() *sealer {
+	s := &sealer{}
+	s.enc = json.NewEncoder(&s.buf)
+	return s
+}
+
+// seal chains e after prev: it sets PrevHash and Hash and appends the
+// event's JSON (json.Marshal's bytes) to dst. Hash is the last field, so
+// the document is encoded once with an empty hash, hashed, and the hash
+// put in place.
+func (s *sealer) seal(dst []byte, e *Event, prev string) []byte {
 	e.PrevHash, e.Hash = prev, ""
-	b, _ := json.Marshal(e)
+	s.buf.Reset()
+	s.enc.Encode(e) // Marshal's bytes and a newline; an Event always encodes
+	b := bytes.TrimSuffix(s.buf.Bytes(), []byte{'\n'})
 	sum := sha256.Sum256(b)
-	e.Hash = hex.EncodeToString(sum[:])
+	var h [64]byte
+	hex.Encode(h[:], sum[:])
+	e.Hash = string(h[:])
 	const tail = `"hash":""}`
-	return append(b[:len(b)-len(tail)], `"hash":"`+e.Hash+`"}`...)
+	dst = append(dst, b[:len(b)-len(tail)]...)
+	dst = append(dst, `"hash":"`...)
+	dst = append(dst, h[:]...)
+	return append(dst, `"}`...)
 }
 
 // Flush writes the pending events.
@@ -169,22 +191,28 @@ func (t *Trail) Flush(ctx context.Context) error {
 	defer t.flushing.Unlock()
 	t.mu.Lock()
 	events := t.pending
-	t.pending = nil
+	t.pending, t.spare = t.spare, nil
 	t.mu.Unlock()
 	if len(events) == 0 {
+		t.mu.Lock()
+		t.spare = events
+		t.mu.Unlock()
 		return nil
 	}
 	prev := t.prev
 	var ops []store.Op
+	s := newSealer()
 	for i := 0; i < len(events); {
 		first := &events[i]
-		data := []byte{'['}
+		// Invocation events take 400-600 bytes.
+		data := make([]byte, 1, 64+min(len(events)-i, maxBlockEvents)*600)
+		data[0] = '['
 		n := 0
 		for ; i < len(events) && n < maxBlockEvents && events[i].Time.Sub(first.Time) <= maxBlockSpan; i, n = i+1, n+1 {
 			if n > 0 {
 				data = append(data, ',')
 			}
-			data = append(data, seal(&events[i], prev)...)
+			data = s.seal(data, &events[i], prev)
 			prev = events[i].Hash
 		}
 		data = append(data, ']')
@@ -199,6 +227,13 @@ func (t *Trail) Flush(ctx context.Context) error {
 		return fmt.Errorf("writing audit events: %w", err)
 	}
 	t.prev = prev
+	// Keep the array for the next events, emptied so it holds nothing.
+	clear(events)
+	t.mu.Lock()
+	if t.spare == nil {
+		t.spare = events[:0]
+	}
+	t.mu.Unlock()
 	return nil
 }
 

@@ -234,8 +234,6 @@ func (o *OpenAI) Generate(ctx context.Context, req engine.Request, emit func(eng
 
 // attempt sends one request and streams its reply.
 func (o *OpenAI) attempt(ctx context.Context, path string, body []byte, req engine.Request, emit func(engine.Token) error) (res engine.Result, emitted bool, err error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, o.url+path, bytes.NewReader(body))
 	if err != nil {
 		return res, false, fmt.Errorf("upstream: building request: %w", err)
@@ -267,7 +265,7 @@ func (o *OpenAI) attempt(ctx context.Context, path string, body []byte, req engi
 			return res, s.emitted, streamFailure(err)
 		}
 		if string(data) == "[DONE]" {
-			drain(resp.Body, cancel)
+			drain(resp.Body)
 			break
 		}
 		if err := s.chunk(data, o.cfg.APIKey); err != nil {
@@ -293,10 +291,10 @@ const (
 	maxDrain  = 64 << 10
 )
 
-// drain reads body to its end, within drainWait (then cancel aborts the
-// request) and maxDrain bytes.
-func drain(body io.Reader, cancel context.CancelFunc) {
-	t := time.AfterFunc(drainWait, cancel)
+// drain reads body to its end, within drainWait (then closing it aborts
+// the read) and maxDrain bytes.
+func drain(body io.ReadCloser) {
+	t := time.AfterFunc(drainWait, func() { body.Close() })
 	io.Copy(io.Discard, io.LimitReader(body, maxDrain))
 	t.Stop()
 }

@@ -64,20 +64,23 @@ func TestDoneThenHold(t *testing.T) {
 	}))
 	defer srv.Close()
 	defer close(release)
-	o, err := NewOpenAI(Config{BaseURL: srv.URL, Model: "m", ProbeInterval: -1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer o.Close()
-	start := time.Now()
-	res, err := o.Generate(t.Context(), promptReq(t, 3), func(engine.Token) error { return nil })
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Text != "hi" {
-		t.Errorf("text %q, want %q", res.Text, "hi")
-	}
-	if d := time.Since(start); d > 10*drainWait {
-		t.Errorf("Generate took %v against a server holding the reply open", d)
+	// The default client (h1's transport) and net/http's.
+	for _, client := range []*http.Client{nil, {Transport: &http.Transport{}}} {
+		o, err := NewOpenAI(Config{BaseURL: srv.URL, Model: "m", ProbeInterval: -1, Client: client})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer o.Close()
+		start := time.Now()
+		res, err := o.Generate(t.Context(), promptReq(t, 3), func(engine.Token) error { return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Text != "hi" {
+			t.Errorf("text %q, want %q", res.Text, "hi")
+		}
+		if d := time.Since(start); d > 10*drainWait {
+			t.Errorf("Generate took %v against a server holding the reply open", d)
+		}
 	}
 }
