@@ -126,6 +126,17 @@ func (o *OpenAI) Health(ctx context.Context) error {
 	return nil
 }
 
+// send sends a generation request. The engine's own client's transport is
+// called directly: http.Client would copy the headers for redirects, which
+// an upstream model server does not send; a client from Config is used as
+// given.
+func (o *OpenAI) send(r *http.Request) (*http.Response, error) {
+	if o.ownsClient {
+		return o.client.Transport.RoundTrip(r)
+	}
+	return o.client.Do(r)
+}
+
 func (o *OpenAI) auth(r *http.Request) {
 	if o.cfg.APIKey != "" {
 		r.Header.Set("Authorization", "Bearer "+o.cfg.APIKey)
@@ -241,7 +252,7 @@ func (o *OpenAI) attempt(ctx context.Context, path string, body []byte, req engi
 	hreq.Header.Set("Content-Type", "application/json")
 	hreq.Header.Set("Accept", "text/event-stream")
 	o.auth(hreq)
-	resp, err := o.client.Do(hreq)
+	resp, err := o.send(hreq)
 	if err != nil {
 		return res, false, transportFailure(err)
 	}
