@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"go.yaml.in/yaml/v3"
 
 	"strata/internal/api/bedrock"
@@ -20,7 +21,9 @@ import (
 	"strata/internal/api/sts"
 	"strata/internal/api/support"
 	"strata/internal/audit"
+	"strata/internal/blob"
 	"strata/internal/blob/localfs"
+	blobs3 "strata/internal/blob/s3"
 	"strata/internal/config"
 	"strata/internal/engine"
 	"strata/internal/engine/llm"
@@ -46,7 +49,7 @@ type app struct {
 	cfg     config.Config
 	log     *slog.Logger
 	db      store.Store
-	blobs   *localfs.Store
+	blobs   blob.Store // localfs in DATA_DIR, or an S3 bucket
 	keys    *keyRing
 	dir     *iam.Directory
 	authz   iam.Authorizer
@@ -85,15 +88,18 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	if err != nil {
 		return nil, err
 	}
-	if a.blobs, err = localfs.New(filepath.Join(cfg.DataDir, "artifacts")); err != nil {
+	s3c, err := openS3(ctx, cfg)
+	if err != nil {
 		a.Close()
 		return nil, err
 	}
-	// Embedded mode has one process per data dir, so every temporary file
-	// is from a process that died mid-write.
-	if _, err := a.blobs.CleanTemp(0); err != nil {
+	if a.blobs, err = openArtifacts(ctx, cfg, s3c, log.With("component", "artifacts")); err != nil {
 		a.Close()
 		return nil, err
+	}
+	var sources modelimport.S3Client // nil: embedded bucket folders
+	if s3c != nil {
+		sources = s3c
 	}
 	if a.keys, err = openKeyRing(ctx, cfg.DataDir, cfg.Region, log.With("component", "kms")); err != nil {
 		a.Close()
@@ -120,7 +126,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	}
 	a.imports = modelimport.New(modelimport.Options{
 		Store: a.db, Artifacts: a.blobs, Keys: a.keys, Authorizer: a.authz, Directory: a.dir,
-		BucketsDir: filepath.Join(cfg.DataDir, "buckets"), BucketOwner: a.boot.Account,
+		BucketsDir: filepath.Join(cfg.DataDir, "buckets"), S3: sources, BucketOwner: a.boot.Account,
 		Region: cfg.Region, NodeID: nodeID, Logger: log.With("component", "modelimport"),
 	})
 	a.metrics = metrics.New()
@@ -243,9 +249,49 @@ func (a *app) Close() {
 	if a.db != nil {
 		a.db.Close()
 	}
-	if a.blobs != nil {
-		a.blobs.Close()
+	if c, ok := a.blobs.(io.Closer); ok {
+		c.Close()
 	}
+}
+
+// openS3 returns a client for the configured S3-compatible server, or nil
+// in embedded mode.
+func openS3(ctx context.Context, cfg config.Config) (*awss3.Client, error) {
+	if cfg.S3.Endpoint == "" {
+		return nil, nil
+	}
+	id, secret, err := cfg.S3.Credentials(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	return blobs3.NewClient(ctx, blobs3.ClientOptions{Endpoint: cfg.S3.Endpoint, Region: cfg.S3.SigningRegion(cfg.Region),
+		AccessKeyID: id, SecretAccessKey: secret})
+}
+
+// openArtifacts opens the artifact store: the configured S3 bucket, shared
+// by every replica, or DATA_DIR/artifacts.
+func openArtifacts(ctx context.Context, cfg config.Config, s3c *awss3.Client, log *slog.Logger) (blob.Store, error) {
+	if cfg.S3.ArtifactsBucket != "" {
+		st, err := blobs3.New(s3c, blobs3.Options{Bucket: cfg.S3.ArtifactsBucket, Prefix: cfg.S3.ArtifactsPrefix, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		if err := st.Check(ctx); err != nil {
+			return nil, fmt.Errorf("the artifact store at %s: %w", cfg.S3.Endpoint, err)
+		}
+		return st, nil
+	}
+	st, err := localfs.New(filepath.Join(cfg.DataDir, "artifacts"))
+	if err != nil {
+		return nil, err
+	}
+	// Embedded mode has one process per data dir, so every temporary file
+	// is from a process that died mid-write.
+	if _, err := st.CleanTemp(0); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // openVault opens the card-token vault: entries in the metadata store,

@@ -25,7 +25,10 @@ On first start in an empty data dir it creates a root account, an admin user
 whose access key it writes to DATA_DIR/credentials (AWS shared-credentials
 format, mode 0600), and the service role BedrockModelImportRole.
 
-Buckets: s3://BUCKET/PREFIX/ names the folder DATA_DIR/buckets/BUCKET/PREFIX/.
+Buckets: s3://BUCKET/PREFIX/ names the folder DATA_DIR/buckets/BUCKET/PREFIX/,
+or, with s3.endpoint in the config file, that bucket on the S3-compatible
+server; s3.artifacts_bucket moves the artifacts there too, so replicas can
+share them (see docs/configuration.md).
 
 --container MODEL_DIR serves one plaintext model folder with the model
 container contract of the guides (GET /ping, POST /invocations with
@@ -71,6 +74,9 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	if err := cfg.Validate(); err != nil {
 		return err
+	}
+	if *demo && cfg.S3.Endpoint != "" {
+		return fmt.Errorf("--demo writes its model into the embedded bucket folder, which s3.endpoint replaces; upload a model to the S3 server instead")
 	}
 	log := newLogger(cfg.Log)
 	startDebug(log)
@@ -134,6 +140,12 @@ func printBanner(w *os.File, endpoint string, cfg config.Config, a *app) {
 		fmt.Fprintf(w, "  credentials: %s\n", abs)
 	}
 	fmt.Fprintf(w, "  import role: %s\n", a.boot.RoleARN)
+	if cfg.S3.Endpoint != "" {
+		fmt.Fprintf(w, "  buckets:     s3:// sources are read from %s\n", cfg.S3.Endpoint)
+	}
+	if cfg.S3.ArtifactsBucket != "" {
+		fmt.Fprintf(w, "  artifacts:   s3://%s/%s at %s\n", cfg.S3.ArtifactsBucket, strings.TrimSuffix(cfg.S3.ArtifactsPrefix, "/"), cfg.S3.Endpoint)
+	}
 	fmt.Fprintf(w, "Point an AWS SDK or the AWS CLI at it:\n")
 	fmt.Fprintf(w, "  export AWS_ENDPOINT_URL=%s AWS_SHARED_CREDENTIALS_FILE=%s AWS_REGION=%s\n", endpoint, abs, cfg.Region)
 	fmt.Fprintf(w, "  aws sts get-caller-identity\n")

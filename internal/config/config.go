@@ -16,6 +16,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"strata/internal/blob"
+	blobs3 "strata/internal/blob/s3"
 	"strata/internal/engine/upstream"
 )
 
@@ -56,6 +58,107 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Quotas sets on-demand quotas and provisioned throughput.
 	Quotas Quotas `yaml:"quotas"`
+	// S3 connects strata to an S3-compatible server (AWS S3, versitygw,
+	// MinIO, Ceph RGW, ...) for import sources and, optionally, artifacts.
+	// Default: none (embedded mode: both in DATA_DIR).
+	S3 S3 `yaml:"s3"`
+}
+
+// S3 is an S3-compatible server that every replica reaches. With Endpoint
+// set, import sources s3://BUCKET/PREFIX/ are read from it; with
+// ArtifactsBucket also set, imported model artifacts live there too.
+type S3 struct {
+	// Endpoint is the server's base URL, http:// or https://host[:port],
+	// with no credentials, path, query or fragment; requests use
+	// path-style addressing (http://host/BUCKET/KEY). Default "": embedded
+	// mode, where s3://BUCKET/PREFIX/ names the folder
+	// DATA_DIR/buckets/BUCKET/PREFIX/.
+	Endpoint string `yaml:"endpoint"`
+	// Region is the region requests are signed for. Default "": the
+	// top-level region.
+	Region string `yaml:"region"`
+	// AccessKeyID is the access key strata uses on the server; the secret
+	// comes from the environment variable named by SecretAccessKeyEnv,
+	// never from this file. Both empty (the default) use the AWS SDK's
+	// default chain: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the
+	// shared config and credentials files (AWS_PROFILE), web identity,
+	// then the instance or container role.
+	AccessKeyID string `yaml:"access_key_id"`
+	// SecretAccessKeyEnv names the environment variable that holds
+	// AccessKeyID's secret access key. Set with AccessKeyID. Default "".
+	SecretAccessKeyEnv string `yaml:"secret_access_key_env"`
+	// ArtifactsBucket, when set, keeps imported model artifacts (encrypted
+	// model files and manifests) in this existing bucket on Endpoint
+	// instead of DATA_DIR/artifacts, so replicas share them. Needs
+	// Endpoint. Default "".
+	ArtifactsBucket string `yaml:"artifacts_bucket"`
+	// ArtifactsPrefix is prepended to artifact keys in ArtifactsBucket
+	// ("strata" stores under "strata/"), so one bucket can hold several
+	// installations. Default "".
+	ArtifactsPrefix string `yaml:"artifacts_prefix"`
+}
+
+// SigningRegion returns Region, or region (the top-level one) when it is
+// empty.
+func (s S3) SigningRegion(region string) string {
+	if s.Region == "" {
+		return region
+	}
+	return s.Region
+}
+
+// Credentials returns the static credentials, reading the secret with
+// getenv (os.Getenv), or two empty strings for the SDK's default chain.
+func (s S3) Credentials(getenv func(string) string) (id, secret string, err error) {
+	if s.AccessKeyID == "" {
+		return "", "", nil
+	}
+	secret = getenv(s.SecretAccessKeyEnv)
+	if secret == "" {
+		return "", "", fmt.Errorf("config: s3.secret_access_key_env names %s, which is not set in the environment", s.SecretAccessKeyEnv)
+	}
+	return s.AccessKeyID, secret, nil
+}
+
+var (
+	s3RegionRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	envNameRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+func (s S3) validate() error {
+	if s.Endpoint == "" {
+		if s != (S3{}) {
+			return errors.New("config: s3.endpoint is empty, so the other s3 settings do nothing; set it or remove them")
+		}
+		return nil
+	}
+	if err := blobs3.CheckEndpoint(s.Endpoint); err != nil {
+		return fmt.Errorf("config: s3.endpoint: %v", err)
+	}
+	if s.Region != "" && !s3RegionRE.MatchString(s.Region) {
+		return fmt.Errorf("config: s3.region %q is not a region name", s.Region)
+	}
+	if (s.AccessKeyID == "") != (s.SecretAccessKeyEnv == "") {
+		return errors.New("config: s3.access_key_id and s3.secret_access_key_env go together (both empty: the AWS SDK's default credentials)")
+	}
+	if s.SecretAccessKeyEnv != "" && !envNameRE.MatchString(s.SecretAccessKeyEnv) {
+		return fmt.Errorf("config: s3.secret_access_key_env %q is not an environment variable name (the secret itself never goes in this file)", s.SecretAccessKeyEnv)
+	}
+	if s.ArtifactsBucket == "" {
+		if s.ArtifactsPrefix != "" {
+			return errors.New("config: s3.artifacts_prefix needs s3.artifacts_bucket")
+		}
+		return nil
+	}
+	if err := blobs3.ValidBucket(s.ArtifactsBucket); err != nil {
+		return fmt.Errorf("config: s3.artifacts_bucket: %v", err)
+	}
+	if p := strings.TrimSuffix(s.ArtifactsPrefix, "/"); p != "" {
+		if err := blob.ValidKey(p); err != nil {
+			return fmt.Errorf("config: s3.artifacts_prefix %q: %v", s.ArtifactsPrefix, err)
+		}
+	}
+	return nil
 }
 
 // Quotas sets the on-demand quotas (per account and model, refused with
@@ -238,6 +341,9 @@ func (c Config) Validate() error {
 		return errors.New("config: runtime.cold_start_wait must not be negative")
 	}
 	if err := c.Quotas.validate(); err != nil {
+		return err
+	}
+	if err := c.S3.validate(); err != nil {
 		return err
 	}
 	seen := map[string]bool{}

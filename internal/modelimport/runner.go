@@ -252,7 +252,7 @@ func (s *Service) importModel(ctx context.Context, j *Job, done, total *atomic.I
 			Resource: arn.S3(loc.Bucket, ""), ResourceAccount: s.o.BucketOwner}); err != nil {
 			return nil, err
 		}
-		src = DirSource(loc.Bucket, filepath.Join(s.o.BucketsDir, loc.Bucket, filepath.FromSlash(loc.Prefix)))
+		src = s.bucketSource(loc)
 	} else {
 		src = DirSource("", loc.Prefix)
 	}
@@ -305,6 +305,15 @@ func (s *Service) importModel(ctx context.Context, j *Job, done, total *atomic.I
 		return m, fmt.Errorf("writing the manifest: %w", err)
 	}
 	return m, nil
+}
+
+// bucketSource reads s3://BUCKET/PREFIX/ from the S3 server when one is
+// configured, else from the embedded bucket folder BucketsDir/BUCKET/PREFIX.
+func (s *Service) bucketSource(loc Location) Source {
+	if s.o.S3 != nil {
+		return S3Source(s.o.S3, loc.Bucket, loc.Prefix)
+	}
+	return DirSource(loc.Bucket, filepath.Join(s.o.BucketsDir, loc.Bucket, filepath.FromSlash(loc.Prefix)))
 }
 
 // modelUnits estimates Bedrock's custom model units per copy from size:

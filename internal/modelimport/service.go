@@ -46,7 +46,11 @@ type Options struct {
 	Authorizer iam.Authorizer // non-nil
 	Directory  *iam.Directory // non-nil: roles for reading sources
 	// BucketsDir holds embedded-mode buckets: s3://B/P/ is BucketsDir/B/P/.
+	// Unused when S3 is set.
 	BucketsDir string
+	// S3 reads s3://B/P/ sources from an S3-compatible server, or nil for
+	// embedded mode (BucketsDir).
+	S3 S3Client
 	// BucketOwner owns the embedded buckets (the root account).
 	BucketOwner string
 	Region      string       // e.g. "us-east-1"
