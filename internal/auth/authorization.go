@@ -110,18 +110,20 @@ func ParseAuthorization(header string) (Authorization, error) {
 }
 
 func parseCredential(v string, a *Authorization) error {
-	parts := strings.Split(v, "/")
-	if len(parts) != 5 {
+	if strings.Count(v, "/") != 4 {
 		return newError(KindMalformed, "Credential must have the form AccessKeyId/yyyymmdd/region/service/aws4_request.")
 	}
-	id, date, region, service, term := parts[0], parts[1], parts[2], parts[3], parts[4]
+	id, rest, _ := strings.Cut(v, "/")
+	date, rest, _ := strings.Cut(rest, "/")
+	region, rest, _ := strings.Cut(rest, "/")
+	service, term, _ := strings.Cut(rest, "/")
 	if len(id) < minAccessKeyIDLen || len(id) > maxAccessKeyIDLen || !isAlnum(id) {
 		return newError(KindMalformed, "Credential has a malformed access key id.")
 	}
 	if len(date) != 8 || !isDigits(date) {
 		return newError(KindMalformed, "Credential has a malformed date; it must be yyyymmdd.")
 	}
-	if _, err := time.Parse("20060102", date); err != nil {
+	if !isCalendarDate(date) {
 		return newError(KindMalformed, "Credential has a malformed date; it must be yyyymmdd.")
 	}
 	if !isScopeName(region) {
@@ -174,14 +176,29 @@ func isHeaderName(h string) bool {
 	}
 	for i := 0; i < len(h); i++ {
 		c := h[i]
-		switch {
-		case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
-		default:
+		if c >= 'a' && c <= 'z' || c == '-' || c >= '0' && c <= '9' {
+			continue // the usual bytes, checked first
+		}
+		if !isTokenByte(c) || c >= 'A' && c <= 'Z' {
 			return false
 		}
 	}
 	return true
+}
+
+// isTokenByte reports whether c is an RFC 9110 tchar: a letter, a digit or
+// one of "!#$%&'*+-.^_`|~".
+func isTokenByte(c byte) bool {
+	// mask is a 128-bit set of the tchar bytes.
+	const mask = 0 |
+		(1<<10-1)<<'0' |
+		(1<<26-1)<<'a' |
+		(1<<26-1)<<'A' |
+		1<<'!' | 1<<'#' | 1<<'$' | 1<<'%' | 1<<'&' | 1<<'\'' | 1<<'*' |
+		1<<'+' | 1<<'-' | 1<<'.' | 1<<'^' | 1<<'_' | 1<<'`' | 1<<'|' | 1<<'~'
+	// For c >= 128 both shifts give 0.
+	return (uint64(1)<<c)&(mask&(1<<64-1))|
+		(uint64(1)<<(c-64))&(mask>>64) != 0
 }
 
 // isScopeName accepts region and service names: lower-case letters, digits
@@ -209,6 +226,47 @@ func isAlnum(s string) bool {
 	return true
 }
 
+// isCalendarDate reports whether the eight digits s are a yyyymmdd date
+// that exists, as time.Parse("20060102", s) checks.
+func isCalendarDate(s string) bool {
+	y, m, d := atoi(s[0:4]), atoi(s[4:6]), atoi(s[6:8])
+	return m >= 1 && m <= 12 && d >= 1 && d <= daysIn(m, y)
+}
+
+// daysIn returns the number of days in month m of year y (proleptic
+// Gregorian, as package time counts).
+func daysIn(m, y int) int {
+	if m == 2 {
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	}
+	return 30 + (m+m>>3)&1
+}
+
+// atoi returns the value of a string of decimal digits.
+func atoi(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		n = n*10 + int(s[i]-'0')
+	}
+	return n
+}
+
+// parseAmzDate is time.Parse(TimeFormat, s), without the general parser
+// for the yyyymmddThhmmssZ form the SDKs send.
+func parseAmzDate(s string) (time.Time, error) {
+	if len(s) != len(TimeFormat) || s[8] != 'T' || s[15] != 'Z' || !isDigits(s[0:8]) || !isDigits(s[9:15]) || !isCalendarDate(s[0:8]) {
+		return time.Parse(TimeFormat, s)
+	}
+	h, m, sec := atoi(s[9:11]), atoi(s[11:13]), atoi(s[13:15])
+	if h >= 24 || m >= 60 || sec >= 60 {
+		return time.Parse(TimeFormat, s) // for its error
+	}
+	return time.Date(atoi(s[0:4]), time.Month(atoi(s[4:6])), atoi(s[6:8]), h, m, sec, 0, time.UTC), nil
+}
+
 func isDigits(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < '0' || s[i] > '9' {
@@ -218,7 +276,7 @@ func isDigits(s string) bool {
 	return true
 }
 
-func isLowerHex(s string, n int) bool {
+func isLowerHex[S ~string | ~[]byte](s S, n int) bool {
 	if len(s) != n {
 		return false
 	}

@@ -1,8 +1,10 @@
 package auth
 
 import (
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 const (
@@ -132,4 +134,67 @@ func FuzzParseAuthorization(f *testing.F) {
 			t.Fatalf("round trip changed %q to %q", formatAuthorization(a), formatAuthorization(b))
 		}
 	})
+}
+
+// TestIsTokenByte checks isTokenByte, and the header names it admits,
+// against RFC 9110's tchar list for every byte.
+func TestIsTokenByte(t *testing.T) {
+	const punct = "!#$%&'*+-.^_`|~"
+	for c := range 256 {
+		b := byte(c)
+		lower := b >= 'a' && b <= 'z' || b >= '0' && b <= '9' || strings.IndexByte(punct, b) >= 0
+		tchar := lower || b >= 'A' && b <= 'Z'
+		if got := isTokenByte(b); got != tchar {
+			t.Errorf("isTokenByte(%q) = %v, want %v", b, got, tchar)
+		}
+		if got := isHeaderName("x" + string(b)); got != lower {
+			t.Errorf("isHeaderName(%q) = %v, want %v", "x"+string(b), got, lower)
+		}
+	}
+}
+
+// FuzzParseAmzDate checks parseAmzDate and isCalendarDate against
+// time.Parse.
+func FuzzParseAmzDate(f *testing.F) {
+	for _, s := range []string{"20261121T120000Z", "20261121T235959Z", "20261121T240000Z", "20261121T126000Z", "20261121T120060Z",
+		"20240229T000000Z", "20230229T000000Z", "21000229T000000Z", "20000229T000000Z", "00000229T000000Z", "20261131T000000Z",
+		"20261301T000000Z", "20260001T000000Z", "20260100T000000Z", "20261121T90000Z", "20261121T120000.5Z", "20261121t120000Z",
+		"2026112aT120000Z", "20261121T1200000", "", "99991231T235959Z", "-0261121T120000Z", "+0261121T120000Z"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := parseAmzDate(s)
+		want, wantErr := time.Parse(TimeFormat, s)
+		if (err == nil) != (wantErr == nil) || got != want {
+			t.Fatalf("parseAmzDate(%q) = %v, %v; want %v, %v", s, got, err, want, wantErr)
+		}
+		if len(s) >= 8 && isDigits(s[:8]) {
+			_, wantErr := time.Parse("20060102", s[:8])
+			if got := isCalendarDate(s[:8]); got != (wantErr == nil) {
+				t.Fatalf("isCalendarDate(%q) = %v, time.Parse error %v", s[:8], got, wantErr)
+			}
+		}
+	})
+}
+
+// TestIsCalendarDate compares isCalendarDate with time.Parse for every
+// month and day number in leap and common years.
+func TestIsCalendarDate(t *testing.T) {
+	for _, y := range []int{0, 4, 1900, 1996, 2000, 2023, 2024, 2026, 2100, 2400, 9999} {
+		for m := range 100 {
+			for d := range 100 {
+				s := fmt.Sprintf("%04d%02d%02d", y, m, d)
+				_, err := time.Parse("20060102", s)
+				if got := isCalendarDate(s); got != (err == nil) {
+					t.Fatalf("isCalendarDate(%q) = %v, time.Parse error %v", s, got, err)
+				}
+				amz := s + "T235959Z"
+				got, err := parseAmzDate(amz)
+				want, wantErr := time.Parse(TimeFormat, amz)
+				if (err == nil) != (wantErr == nil) || got != want {
+					t.Fatalf("parseAmzDate(%q) = %v, %v; want %v, %v", amz, got, err, want, wantErr)
+				}
+			}
+		}
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -60,7 +59,8 @@ type Verifier struct {
 	// UNSIGNED-PAYLOAD is allowed.
 	Services []string
 
-	keys keyCache
+	keys keyCache  // signing keys of verified requests
+	bufs sync.Pool // of *[]byte, scratch for canonical requests
 }
 
 // Credential is what a verified request proves: the access key that signed
@@ -90,7 +90,7 @@ func (v *Verifier) VerifyRequest(r *http.Request, maxBody int64) (Credential, []
 		if r.ContentLength > maxBody {
 			return Credential{}, nil, newError(KindTooLarge, "The request body is larger than %d bytes.", maxBody)
 		}
-		body, err = io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+		body, err = readBody(r.Body, r.ContentLength, maxBody)
 		r.Body.Close()
 		if err != nil {
 			return Credential{}, nil, &Error{Kind: KindInternal, Message: "Reading the request body failed.", Err: err}
@@ -99,13 +99,54 @@ func (v *Verifier) VerifyRequest(r *http.Request, maxBody int64) (Credential, []
 			return Credential{}, nil, newError(KindTooLarge, "The request body is larger than %d bytes.", maxBody)
 		}
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
+	br := &bodyReader{}
+	br.Reset(body)
+	r.Body = br
 	sum := sha256.Sum256(body)
-	c, err := v.check(r, p, hex.EncodeToString(sum[:]))
+	var hash [2 * sha256.Size]byte
+	hex.Encode(hash[:], sum[:])
+	c, err := v.check(r, &p, hash[:])
 	if err != nil {
 		return Credential{}, nil, err
 	}
 	return c, body, nil
+}
+
+// bodyReader is what VerifyRequest leaves in r.Body: io.NopCloser of a
+// bytes.Reader over the body, in one allocation.
+type bodyReader struct{ bytes.Reader }
+
+// Close does nothing and returns nil.
+func (*bodyReader) Close() error { return nil }
+
+// smallBody is the largest declared Content-Length for which readBody
+// allocates the whole body up front. Larger bodies grow as they arrive, so
+// a client cannot make the server allocate more than it sends.
+const smallBody = 32 << 10
+
+// readBody reads at most max+1 bytes of body, whose length is size if
+// size >= 0, as io.ReadAll would, but into one right-sized slice when
+// size is small.
+func readBody(body io.Reader, size, max int64) ([]byte, error) {
+	if size < 0 || size > smallBody {
+		return io.ReadAll(io.LimitReader(body, max+1))
+	}
+	lr := io.LimitedReader{R: body, N: max + 1}
+	// One spare byte, so the read that reports EOF needs no growth.
+	b := make([]byte, 0, size+1)
+	for {
+		n, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+	}
 }
 
 // Verify checks r's SigV4 signature. payloadHash is the hex SHA-256 of the
@@ -120,7 +161,8 @@ func (v *Verifier) Verify(r *http.Request, payloadHash string) (Credential, erro
 	if err != nil {
 		return Credential{}, err
 	}
-	return v.check(r, p, payloadHash)
+	var buf [2 * sha256.Size]byte
+	return v.check(r, &p, append(buf[:0], payloadHash...))
 }
 
 // prechecked is what precheck learned: everything but the signature.
@@ -135,33 +177,65 @@ type prechecked struct {
 // precheck parses the Authorization header, checks the service, the
 // request time and the signed-header rules, and looks up the secret.
 func (v *Verifier) precheck(r *http.Request) (prechecked, error) {
-	for _, h := range []string{HeaderAuthorization, HeaderDate, HeaderContentSHA256, HeaderSecurityToken} {
-		if len(r.Header[h]) > 1 {
-			return prechecked{}, newError(KindMalformed, "The %s header appears more than once.", h)
+	// The names are in canonical form, so the map is read directly.
+	authz, dateStr, token := r.Header[HeaderAuthorization], r.Header[HeaderDate], r.Header[HeaderSecurityToken]
+	for _, h := range [...]struct {
+		name string
+		n    int
+	}{
+		{HeaderAuthorization, len(authz)},
+		{HeaderDate, len(dateStr)},
+		{HeaderContentSHA256, len(r.Header[HeaderContentSHA256])},
+		{HeaderSecurityToken, len(token)},
+	} {
+		if h.n > 1 {
+			return prechecked{}, newError(KindMalformed, "The %s header appears more than once.", h.name)
 		}
 	}
-	a, err := ParseAuthorization(r.Header.Get(HeaderAuthorization))
+	a, err := ParseAuthorization(first(authz))
 	if err != nil {
 		return prechecked{}, err
 	}
 	if !slices.Contains(v.Services, a.Service) {
 		return prechecked{}, newError(KindBadSignature, "Credential should be scoped to correct service: '%s' is not served here.", a.Service)
 	}
+	p := prechecked{a: a, amzDate: first(dateStr), token: first(token)}
+	if err := v.checkTime(&p); err != nil {
+		return prechecked{}, err
+	}
+	if p.token != "" && !a.signs("x-amz-security-token") {
+		return prechecked{}, newError(KindMalformed, "The x-amz-security-token header must be signed.")
+	}
+	if v.Lookup == nil {
+		return prechecked{}, &Error{Kind: KindInternal, Message: "The access key could not be looked up.",
+			Err: errors.New("auth: Verifier.Lookup is nil")}
+	}
+	p.secret, err = v.Lookup(r.Context(), a.AccessKeyID)
+	if err != nil {
+		if errors.Is(err, ErrUnknownKey) {
+			return prechecked{}, &Error{Kind: KindUnknownKey, Message: msgUnknownKey, Err: err}
+		}
+		return prechecked{}, &Error{Kind: KindInternal, Message: "The access key could not be looked up.", Err: err}
+	}
+	return p, nil
+}
 
-	// Request time.
-	dateStr := r.Header.Get(HeaderDate)
+// checkTime parses p.amzDate into p.t and checks it against the credential
+// scope's date and the clock.
+func (v *Verifier) checkTime(p *prechecked) error {
+	a, dateStr := &p.a, p.amzDate
 	if dateStr == "" {
-		return prechecked{}, newError(KindMalformed, "Authorization header requires existence of a 'X-Amz-Date' header.")
+		return newError(KindMalformed, "Authorization header requires existence of a 'X-Amz-Date' header.")
 	}
 	if !a.signs("x-amz-date") {
-		return prechecked{}, newError(KindMalformed, "The x-amz-date header must be signed.")
+		return newError(KindMalformed, "The x-amz-date header must be signed.")
 	}
-	t, err := time.Parse(TimeFormat, dateStr)
+	t, err := parseAmzDate(dateStr)
 	if err != nil {
-		return prechecked{}, newError(KindMalformed, "X-Amz-Date must have the form yyyymmddThhmmssZ.")
+		return newError(KindMalformed, "X-Amz-Date must have the form yyyymmddThhmmssZ.")
 	}
 	if a.Date != dateStr[:8] {
-		return prechecked{}, newError(KindBadSignature,
+		return newError(KindBadSignature,
 			"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
 			a.Date, dateStr[:8], dateStr)
 	}
@@ -176,69 +250,81 @@ func (v *Verifier) precheck(r *http.Request) (prechecked, error) {
 	}
 	mins := func() string { return strconv.FormatFloat(skew.Minutes(), 'f', -1, 64) }
 	if t.Before(now.Add(-skew)) {
-		return prechecked{}, newError(KindExpired, "Signature expired: %s is now earlier than %s (%s - %s min.)",
+		return newError(KindExpired, "Signature expired: %s is now earlier than %s (%s - %s min.)",
 			dateStr, now.Add(-skew).Format(TimeFormat), now.Format(TimeFormat), mins())
 	}
 	if t.After(now.Add(skew)) {
-		return prechecked{}, newError(KindExpired, "Signature not yet current: %s is still later than %s (%s + %s min.)",
+		return newError(KindExpired, "Signature not yet current: %s is still later than %s (%s + %s min.)",
 			dateStr, now.Add(skew).Format(TimeFormat), now.Format(TimeFormat), mins())
 	}
-
-	token := r.Header.Get(HeaderSecurityToken)
-	if token != "" && !a.signs("x-amz-security-token") {
-		return prechecked{}, newError(KindMalformed, "The x-amz-security-token header must be signed.")
-	}
-	if v.Lookup == nil {
-		return prechecked{}, &Error{Kind: KindInternal, Message: "The access key could not be looked up.",
-			Err: errors.New("auth: Verifier.Lookup is nil")}
-	}
-	secret, err := v.Lookup(r.Context(), a.AccessKeyID)
-	if err != nil {
-		if errors.Is(err, ErrUnknownKey) {
-			return prechecked{}, &Error{Kind: KindUnknownKey, Message: msgUnknownKey, Err: err}
-		}
-		return prechecked{}, &Error{Kind: KindInternal, Message: "The access key could not be looked up.", Err: err}
-	}
-	return prechecked{a: a, t: t, amzDate: dateStr, token: token, secret: secret}, nil
+	p.t = t
+	return nil
 }
 
-// check verifies the signature of a prechecked request.
-func (v *Verifier) check(r *http.Request, p prechecked, payloadHash string) (Credential, error) {
-	a := p.a
+// first returns the first of a header's values, as http.Header.Get does.
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
+
+// check verifies the signature of a prechecked request. payloadHash is
+// the caller's hex SHA-256 of the body, or empty; check does not retain it.
+func (v *Verifier) check(r *http.Request, p *prechecked, payloadHash []byte) (Credential, error) {
+	a := &p.a
 	s3 := a.Service == "s3"
 
-	// Payload hash as signed.
-	signedHash := payloadHash
+	// Payload hash as signed: the header's if present, else payloadHash.
+	signedHash, present := header(r, HeaderContentSHA256)
 	checkBody := false
-	if h, present := header(r, HeaderContentSHA256); present {
+	if present {
 		switch {
-		case isLowerHex(h, 64):
-			checkBody = payloadHash != ""
-		case h == UnsignedPayload && s3:
-		case h == UnsignedPayload:
+		case isLowerHex(signedHash, 64):
+			checkBody = len(payloadHash) != 0
+		case signedHash == UnsignedPayload && s3:
+		case signedHash == UnsignedPayload:
 			return Credential{}, newError(KindMalformed, "UNSIGNED-PAYLOAD is not accepted by this service.")
 		default:
 			return Credential{}, newError(KindMalformed, "X-Amz-Content-Sha256 must be a lower-case hex SHA-256 digest.")
 		}
-		signedHash = h
 	} else if !isLowerHex(payloadHash, 64) {
 		return Credential{}, &Error{Kind: KindInternal, Message: "The payload hash could not be computed.",
 			Err: errors.New("auth: Verify needs the body's hex SHA-256 when X-Amz-Content-Sha256 is absent")}
 	}
 
-	canonical, err := canonicalRequest(r, a.SignedHeaders, signedHash, s3)
+	bp := v.getBuf()
+	defer v.putBuf(bp)
+	b, err := appendCanonicalRequest((*bp)[:0], r, a.SignedHeaders, s3)
 	if err != nil {
 		return Credential{}, err
 	}
+	if present {
+		b = append(b, signedHash...)
+	} else {
+		b = append(b, payloadHash...)
+	}
+	canonicalHash := sha256.Sum256(b)
+	// The string to sign goes after the canonical request, behind a block
+	// of room for hmacSum's inner key pad.
+	sts := len(b)
+	b = append(b, make([]byte, sha256.BlockSize)...)
+	b = appendStringToSign(b, p.amzDate, a, &canonicalHash)
+	*bp = b
 
-	sts := stringToSign(p.amzDate, a.Scope(), canonical)
-	key := v.keys.get(p.secret, a.Date, a.Region, a.Service)
-	want := hmacSHA256(key[:], []byte(sts))
-	got, _ := hex.DecodeString(a.Signature) // validated by ParseAuthorization
-	if !hmac.Equal(want, got) {
+	key, cached := v.keys.lookup(a.AccessKeyID, p.secret, a.Date, a.Region, a.Service)
+	if !cached {
+		key = SigningKey(p.secret, a.Date, a.Region, a.Service)
+	}
+	want := hmacSum(&key, b[sts:])
+	got := decodeSignature(a.Signature) // validated by ParseAuthorization
+	if !hmac.Equal(want[:], got[:]) {
 		return Credential{}, newError(KindBadSignature, msgBadSig)
 	}
-	if checkBody && signedHash != payloadHash {
+	if !cached {
+		v.keys.add(a.AccessKeyID, p.secret, a.Date, a.Region, a.Service, key)
+	}
+	if checkBody && signedHash != string(payloadHash) {
 		return Credential{}, newError(KindPayloadMismatch, msgMismatch)
 	}
 	return Credential{
@@ -251,185 +337,33 @@ func (v *Verifier) check(r *http.Request, p prechecked, payloadHash string) (Cre
 	}, nil
 }
 
-// header returns the values of a request header joined as SigV4 canonicalises
-// them, and whether it is present.
-func header(r *http.Request, name string) (string, bool) {
-	vs, ok := r.Header[http.CanonicalHeaderKey(name)]
-	if !ok {
-		return "", false
+// maxPooledBuf bounds the scratch buffers kept for reuse, so one request
+// with huge headers does not pin memory.
+const maxPooledBuf = 16 << 10
+
+func (v *Verifier) getBuf() *[]byte {
+	if bp, ok := v.bufs.Get().(*[]byte); ok {
+		return bp
 	}
-	return strings.Join(vs, ","), true
+	b := make([]byte, 0, 1024)
+	return &b
 }
 
-// canonicalRequest builds the SigV4 canonical request for r from the
-// client's signed header list.
-func canonicalRequest(r *http.Request, signed []string, payloadHash string, s3 bool) (string, error) {
-	var b strings.Builder
-	b.Grow(512)
-	b.WriteString(r.Method)
-	b.WriteByte('\n')
-	path := r.URL.EscapedPath()
-	if path == "" {
-		path = "/"
+func (v *Verifier) putBuf(bp *[]byte) {
+	if cap(*bp) > maxPooledBuf {
+		return
 	}
-	if !s3 {
-		path = escapePath(path)
-	}
-	b.WriteString(path)
-	b.WriteByte('\n')
-	q, err := canonicalQuery(r.URL.RawQuery)
-	if err != nil {
-		return "", err
-	}
-	b.WriteString(q)
-	b.WriteByte('\n')
-	for _, name := range signed {
-		b.WriteString(name)
-		b.WriteByte(':')
-		switch name {
-		case "host", ":authority":
-			host := r.Host
-			if host == "" {
-				host = r.URL.Host
-			}
-			b.WriteString(stripSpaces(host))
-		case "content-length":
-			if r.ContentLength >= 0 {
-				b.WriteString(strconv.FormatInt(r.ContentLength, 10))
-			} else {
-				writeValues(&b, r.Header[http.CanonicalHeaderKey(name)])
-			}
-		case ":method":
-			b.WriteString(r.Method)
-		default:
-			writeValues(&b, r.Header[http.CanonicalHeaderKey(name)])
-		}
-		b.WriteByte('\n')
-	}
-	b.WriteByte('\n')
-	b.WriteString(strings.Join(signed, ";"))
-	b.WriteByte('\n')
-	b.WriteString(payloadHash)
-	return b.String(), nil
+	*bp = (*bp)[:0]
+	v.bufs.Put(bp)
 }
 
-func writeValues(b *strings.Builder, vs []string) {
-	for i, v := range vs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString(strings.TrimSpace(stripSpaces(v)))
+// decodeSignature decodes a 64-digit hex signature.
+func decodeSignature(s string) [sha256.Size]byte {
+	var out [sha256.Size]byte
+	for i := range out {
+		out[i] = unhex(s[2*i])<<4 | unhex(s[2*i+1])
 	}
-}
-
-// stripSpaces collapses runs of spaces into one, as the AWS SDKs do.
-func stripSpaces(s string) string {
-	if !strings.Contains(s, "  ") {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	prevSpace := false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == ' ' && prevSpace {
-			continue
-		}
-		prevSpace = c == ' '
-		b.WriteByte(c)
-	}
-	return b.String()
-}
-
-// escapePath percent-encodes every byte of p outside the RFC 3986
-// unreserved set, leaving '/' alone: smithy-go's httpbinding.EscapePath(p,
-// false). Applied to an already escaped path it gives the double encoding
-// non-S3 services sign.
-func escapePath(p string) string {
-	const hexDigits = "0123456789ABCDEF"
-	n := 0
-	for i := 0; i < len(p); i++ {
-		if !unreserved(p[i]) && p[i] != '/' {
-			n++
-		}
-	}
-	if n == 0 {
-		return p
-	}
-	buf := make([]byte, 0, len(p)+2*n)
-	for i := 0; i < len(p); i++ {
-		c := p[i]
-		if unreserved(c) || c == '/' {
-			buf = append(buf, c)
-		} else {
-			buf = append(buf, '%', hexDigits[c>>4], hexDigits[c&15])
-		}
-	}
-	return string(buf)
-}
-
-func unreserved(c byte) bool {
-	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' ||
-		c == '-' || c == '.' || c == '_' || c == '~'
-}
-
-// maxQueryParams bounds the work spent canonicalising a query string.
-const maxQueryParams = 1000
-
-// canonicalQuery decodes raw, re-encodes each name and value per RFC 3986
-// (space as %20) and sorts the pairs by encoded name, then value.
-func canonicalQuery(raw string) (string, error) {
-	if raw == "" {
-		return "", nil
-	}
-	type pair struct{ k, v string }
-	var ps []pair
-	for part := range strings.SplitSeq(raw, "&") {
-		if part == "" {
-			continue
-		}
-		if len(ps) == maxQueryParams {
-			return "", newError(KindMalformed, "The query string has more than %d parameters.", maxQueryParams)
-		}
-		k, v, _ := strings.Cut(part, "=")
-		dk, err1 := url.QueryUnescape(k)
-		dv, err2 := url.QueryUnescape(v)
-		if err1 != nil || err2 != nil {
-			return "", newError(KindMalformed, "The query string has a malformed escape.")
-		}
-		ps = append(ps, pair{encodeQueryComponent(dk), encodeQueryComponent(dv)})
-	}
-	slices.SortFunc(ps, func(a, b pair) int {
-		if c := strings.Compare(a.k, b.k); c != 0 {
-			return c
-		}
-		return strings.Compare(a.v, b.v)
-	})
-	var b strings.Builder
-	for i, p := range ps {
-		if i > 0 {
-			b.WriteByte('&')
-		}
-		b.WriteString(p.k)
-		b.WriteByte('=')
-		b.WriteString(p.v)
-	}
-	return b.String(), nil
-}
-
-func encodeQueryComponent(s string) string {
-	return strings.ReplaceAll(url.QueryEscape(s), "+", "%20")
-}
-
-func stringToSign(amzDate, scope, canonical string) string {
-	h := sha256.Sum256([]byte(canonical))
-	return Algorithm + "\n" + amzDate + "\n" + scope + "\n" + hex.EncodeToString(h[:])
-}
-
-func hmacSHA256(key, data []byte) []byte {
-	m := hmac.New(sha256.New, key)
-	m.Write(data)
-	return m.Sum(nil)
+	return out
 }
 
 // SigningKey derives the SigV4 signing key: HMAC chain "AWS4"+secret → date
@@ -440,39 +374,6 @@ func SigningKey(secret, date, region, service string) [32]byte {
 	k = hmacSHA256(k, []byte(service))
 	k = hmacSHA256(k, []byte("aws4_request"))
 	return [32]byte(k)
-}
-
-// keyCache memoises signing keys per (secret, date, region, service). It
-// keys on a hash of the secret, never the secret itself, and is cleared when
-// it grows past maxCachedKeys (a day's keys for a few thousand clients).
-type keyCache struct {
-	mu sync.Mutex
-	m  map[cacheKey][32]byte // +checklocks:mu
-}
-
-type cacheKey struct {
-	secret                [32]byte
-	date, region, service string
-}
-
-const maxCachedKeys = 4096
-
-func (c *keyCache) get(secret, date, region, service string) [32]byte {
-	ck := cacheKey{sha256.Sum256([]byte(secret)), date, region, service}
-	c.mu.Lock()
-	k, ok := c.m[ck]
-	c.mu.Unlock()
-	if ok {
-		return k
-	}
-	k = SigningKey(secret, date, region, service)
-	c.mu.Lock()
-	if c.m == nil || len(c.m) >= maxCachedKeys {
-		c.m = make(map[cacheKey][32]byte)
-	}
-	c.m[ck] = k
-	c.mu.Unlock()
-	return k
 }
 
 // Sign signs r with SigV4 in header form for the given credentials, scope

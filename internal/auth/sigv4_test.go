@@ -6,11 +6,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -99,7 +103,7 @@ func cmpOr(a, b string) string {
 }
 
 // roundTrip serialises a client request and parses it as a server would.
-func roundTrip(t *testing.T, req *http.Request) *http.Request {
+func roundTrip(t testing.TB, req *http.Request) *http.Request {
 	t.Helper()
 	var buf bytes.Buffer
 	if err := req.Write(&buf); err != nil {
@@ -288,19 +292,60 @@ func TestAWSTestSuiteVector(t *testing.T) {
 	if want := "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"; got != want {
 		t.Errorf("signature = %s, want %s", got, want)
 	}
+
+	// The same through the buffer Verifier.check signs in.
+	b, err := appendCanonicalRequest(nil, r, a.SignedHeaders, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = append(b, EmptyPayloadHash...)
+	if string(b) != canonical {
+		t.Errorf("appendCanonicalRequest = %q, want %q", b, canonical)
+	}
+	h := sha256.Sum256(b)
+	b = appendStringToSign(make([]byte, sha256.BlockSize), "20150830T123600Z", &a, &h)
+	if sts := stringToSign("20150830T123600Z", a.Scope(), canonical); string(b[sha256.BlockSize:]) != sts {
+		t.Errorf("appendStringToSign = %q, want %q", b[sha256.BlockSize:], sts)
+	}
+	if sig := hmacSum(&key, b); hex.EncodeToString(sig[:]) != got {
+		t.Errorf("hmacSum signature = %x, want %s", sig, got)
+	}
+	if decodeSignature(got) != [32]byte(must(hex.DecodeString(got))) {
+		t.Errorf("decodeSignature(%s) is wrong", got)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 func TestSigningKeyCache(t *testing.T) {
 	var c keyCache
-	k1 := c.get("s1", "20261121", "us-east-1", "bedrock")
-	if k1 != SigningKey("s1", "20261121", "us-east-1", "bedrock") {
+	const id = "AKIAIOSFODNN7EXAMPLE"
+	if _, ok := c.lookup(id, "s1", "20261121", "us-east-1", "bedrock"); ok {
+		t.Fatal("empty cache has a key")
+	}
+	k1 := SigningKey("s1", "20261121", "us-east-1", "bedrock")
+	c.add(id, "s1", "20261121", "us-east-1", "bedrock", k1)
+	if got, ok := c.lookup(id, "s1", "20261121", "us-east-1", "bedrock"); !ok || got != k1 {
 		t.Fatal("cached key differs from derived key")
 	}
-	if c.get("s2", "20261121", "us-east-1", "bedrock") == k1 {
+	if _, ok := c.lookup(id, "s2", "20261121", "us-east-1", "bedrock"); ok {
 		t.Fatal("different secrets share a cached key")
 	}
+	for _, scope := range [][3]string{{"20261122", "us-east-1", "bedrock"}, {"20261121", "us-west-2", "bedrock"}, {"20261121", "us-east-1", "s3"}} {
+		if _, ok := c.lookup(id, "s1", scope[0], scope[1], scope[2]); ok {
+			t.Fatalf("scope %v shares a cached key", scope)
+		}
+	}
+	if _, ok := c.lookup("AKIAOTHEROTHEROTHER0", "s1", "20261121", "us-east-1", "bedrock"); ok {
+		t.Fatal("different access keys share a cached key")
+	}
 	for i := range maxCachedKeys + 10 {
-		c.get("s", fmt.Sprint(i), "r", "s")
+		c.add(id, "s", fmt.Sprint(i), "r", "s", [32]byte{})
 	}
 	if len(c.m) > maxCachedKeys {
 		t.Fatalf("cache grew to %d", len(c.m))
@@ -412,4 +457,163 @@ func FuzzCanonicalQuery(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzHeaderValues checks that headerValues looks a name up under exactly
+// the key http.CanonicalHeaderKey gives.
+func FuzzHeaderValues(f *testing.F) {
+	for _, s := range []string{"host", "content-type", "x-amz-date", "amz-sdk-invocation-id", ":authority", "X-AMZ-DATE",
+		"a--b", "-x", "x-", "with space", "ü-x", "x_y", "!#$%&'*+-.^_`|~", strings.Repeat("a", 200)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if name == "" {
+			return
+		}
+		want := http.CanonicalHeaderKey(name)
+		if got := headerValues(http.Header{want: {"v"}}, name); len(got) != 1 {
+			t.Fatalf("headerValues(%q) misses key %q", name, want)
+		}
+		if name != want {
+			if got := headerValues(http.Header{name: {"v"}}, name); got != nil {
+				t.Fatalf("headerValues(%q) finds non-canonical key, want key %q", name, want)
+			}
+		}
+	})
+}
+
+// FuzzEscapedPath checks escapedPath against url.URL.EscapedPath, both for
+// URLs as a server parses them and for arbitrary Path and RawPath pairs.
+func FuzzEscapedPath(f *testing.F) {
+	for _, s := range []string{arnPath, "/", "", "/a b", "/%41", "/%zz", "/a%2", "/a%2Fb", "/a/b%2fc", "/a+b", "/%2B",
+		"/model/meta.llama3-8b-instruct-v1%3A0/invoke", "/x:y", "/%E2%82%AC", "*", "/a%20b?x"} {
+		f.Add(s, "")
+		f.Add(s, s)
+	}
+	f.Add("/model/arn:aws:bedrock:us-east-1:123456789012:imported-model/abc/invoke", arnPath)
+	f.Add("/a/b", "/a%2Fb")
+	f.Add("/a", "/%61")
+	f.Add("/ab", "/a")
+	f.Add("/a", "/ab")
+	f.Fuzz(func(t *testing.T, path, raw string) {
+		u := &url.URL{Path: path, RawPath: raw}
+		if got, want := escapedPath(u), u.EscapedPath(); got != want {
+			t.Fatalf("escapedPath(Path %q, RawPath %q) = %q, want %q", path, raw, got, want)
+		}
+		if u, err := url.ParseRequestURI(path); err == nil {
+			if got, want := escapedPath(u), u.EscapedPath(); got != want {
+				t.Fatalf("escapedPath(%q) = %q, want %q", path, got, want)
+			}
+		}
+	})
+}
+
+// FuzzHMACSum checks hmacSum against crypto/hmac.
+func FuzzHMACSum(f *testing.F) {
+	f.Add([]byte("key"), []byte(""))
+	f.Add([]byte(testSecret), []byte("AWS4-HMAC-SHA256\n20261121T120000Z\n20261121/us-east-1/bedrock/aws4_request\n"+EmptyPayloadHash))
+	f.Add(bytes.Repeat([]byte{0xff}, 32), bytes.Repeat([]byte("m"), 1000))
+	f.Fuzz(func(t *testing.T, k, msg []byte) {
+		var key [32]byte
+		copy(key[:], k)
+		buf := append(make([]byte, sha256.BlockSize), msg...)
+		got := hmacSum(&key, buf)
+		if want := hmacSHA256(key[:], msg); !bytes.Equal(got[:], want) {
+			t.Fatalf("hmacSum = %x, want %x", got, want)
+		}
+		if !bytes.Equal(buf[sha256.BlockSize:], msg) {
+			t.Fatal("hmacSum changed the message")
+		}
+		if !bytes.Equal(buf[:sha256.BlockSize], make([]byte, sha256.BlockSize)) {
+			t.Fatal("hmacSum left key material in its scratch space")
+		}
+	})
+}
+
+// oneByteReader returns its data a byte at a time.
+type oneByteReader struct{ s string }
+
+func (r *oneByteReader) Read(p []byte) (int, error) {
+	if r.s == "" {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	p[0], r.s = r.s[0], r.s[1:]
+	return 1, nil
+}
+
+// TestReadBody checks readBody against the io.ReadAll it replaces,
+// including bodies whose declared length is wrong.
+func TestReadBody(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		size int64
+		max  int64
+	}{
+		{"empty", "", 0, 100},
+		{"exact", "hello", 5, 100},
+		{"unknown-length", "hello", -1, 100},
+		{"declared-short", "hello world", 5, 100},
+		{"declared-long", "hi", 5, 100},
+		{"over-limit", strings.Repeat("x", 200), 200, 100},
+		{"over-limit-declared-short", strings.Repeat("x", 200), 10, 100},
+		{"at-limit", strings.Repeat("x", 100), 100, 100},
+		{"large", strings.Repeat("x", smallBody+10), smallBody + 10, 1 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			want, _ := io.ReadAll(io.LimitReader(strings.NewReader(tc.body), tc.max+1))
+			for _, r := range []io.Reader{strings.NewReader(tc.body), &oneByteReader{tc.body}} {
+				got, err := readBody(r, tc.size, tc.max)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("readBody(%T) = %d bytes, %v; want %d bytes", r, len(got), err, len(want))
+				}
+			}
+		})
+	}
+	errRead := errors.New("boom")
+	if _, err := readBody(io.MultiReader(strings.NewReader("ab"), iotest.ErrReader(errRead)), 5, 100); !errors.Is(err, errRead) {
+		t.Fatalf("readBody error = %v, want %v", err, errRead)
+	}
+}
+
+// TestVerifyConcurrent verifies good and bad requests from many goroutines
+// at once, for the race detector and to check that pooled buffers do not
+// leak between requests.
+func TestVerifyConcurrent(t *testing.T) {
+	type job struct {
+		r    *http.Request
+		body string
+		kind Kind
+	}
+	var jobs []job
+	for i := range 8 {
+		body := fmt.Sprintf(`{"prompt":"%s"}`, strings.Repeat("x", i*100))
+		jobs = append(jobs,
+			job{r: sdkRequest{method: "POST", url: "http://localhost" + arnPath, body: body, service: "bedrock",
+				headers: map[string]string{"Content-Type": "application/json", "X-Pad": strings.Repeat("p", i*300)}}.sign(t), body: body},
+			job{r: sdkRequest{method: "POST", url: "http://localhost/x?a=" + fmt.Sprint(i), body: body, service: "bedrock",
+				secret: "wrongwrongwrongwrongwrongwrongwrongwrong"}.sign(t), body: body, kind: KindBadSignature},
+			job{r: sdkRequest{method: "GET", url: "http://localhost/imported-models?maxResults=" + fmt.Sprint(i), service: "bedrock"}.sign(t)},
+		)
+	}
+	v := testVerifier()
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				j := jobs[(g+i)%len(jobs)]
+				r := j.r.Clone(t.Context())
+				r.Body = io.NopCloser(strings.NewReader(j.body))
+				if _, _, err := v.VerifyRequest(r, 1<<20); KindOf(err) != j.kind {
+					t.Errorf("VerifyRequest(%s %s) = %v, want kind %v", r.Method, r.URL, err, j.kind)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
