@@ -258,12 +258,37 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, progress, error) {
 		return nil, p, err
 	}
 	if err := c.writeRequest(req); err != nil {
-		return fail(err)
+		// A server may answer before it has read the whole body (413, 401)
+		// and close the connection, which breaks the write: its answer is
+		// still worth more than the write error. It is in the receive
+		// buffer already if it was sent.
+		var op *net.OpError
+		if ctx.Err() != nil || !errors.As(err, &op) || op.Op != "write" && op.Op != "readfrom" {
+			return fail(err)
+		}
+		c.nc.SetReadDeadline(time.Now().Add(earlyReplyWait))
+		resp, rerr := c.readResponse(req, &p)
+		if rerr != nil {
+			return fail(err)
+		}
+		c.nc.SetReadDeadline(time.Time{})
+		resp.Close = true
+		return c.withBody(req, resp, stop), p, nil
 	}
 	resp, err := c.readResponse(req, &p)
 	if err != nil {
 		return fail(err)
 	}
+	return c.withBody(req, resp, stop), p, nil
+}
+
+// earlyReplyWait is how long a request whose body could not be written
+// waits for the server's reply.
+const earlyReplyWait = 100 * time.Millisecond
+
+// withBody gives resp its body, which owns c from now on.
+func (c *conn) withBody(req *http.Request, resp *http.Response, stop func() bool) *http.Response {
+	ctx := req.Context()
 	b := &body{c: c, stop: stop, ctx: ctx}
 	switch {
 	case req.Method == http.MethodHead || resp.StatusCode == http.StatusNoContent || resp.StatusCode == http.StatusNotModified:
@@ -281,10 +306,10 @@ func (c *conn) roundTrip(req *http.Request) (*http.Response, progress, error) {
 	if b.kind == bodyNone || b.kind == bodyLength && b.left == 0 {
 		b.finish(true)
 		resp.Body = http.NoBody
-		return resp, p, nil
+		return resp
 	}
 	resp.Body = b
-	return resp, p, nil
+	return resp
 }
 
 // writeRequest writes req's head and body and flushes them.
@@ -355,9 +380,13 @@ func (c *conn) writeRequest(req *http.Request) error {
 // writeBody copies body to w: exactly n bytes, or in chunks.
 func writeBody(w *bufio.Writer, body io.Reader, n int64, chunked bool) error {
 	if !chunked {
-		m, err := io.Copy(w, io.LimitReader(body, n))
+		src := &sourceReader{r: io.LimitReader(body, n)}
+		m, err := io.Copy(w, src)
+		if src.err != nil {
+			return fmt.Errorf("h1: reading the request body: %w", src.err)
+		}
 		if err != nil {
-			return fmt.Errorf("h1: reading the request body: %w", err)
+			return err // writing to the connection
 		}
 		if m != n {
 			return fmt.Errorf("h1: request body is %d bytes, its ContentLength says %d", m, n)
@@ -381,6 +410,21 @@ func writeBody(w *bufio.Writer, body io.Reader, n int64, chunked bool) error {
 			return fmt.Errorf("h1: reading the request body: %w", err)
 		}
 	}
+}
+
+// sourceReader remembers the error of the reader it wraps, so a copy's
+// read errors can be told from its write errors.
+type sourceReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *sourceReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && err != io.EOF {
+		s.err = err
+	}
+	return n, err
 }
 
 // validToken reports whether s is a non-empty HTTP token (a method or a

@@ -475,3 +475,39 @@ func TestBadRequests(t *testing.T) {
 		t.Error("a body shorter than its ContentLength was sent without error")
 	}
 }
+
+// TestEarlyReply checks that a server which answers before reading the
+// body, and closes the connection, gets its answer to the caller rather
+// than the broken write.
+func TestEarlyReply(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		br := bufio.NewReader(nc)
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil || line == "\r\n" {
+				break
+			}
+		}
+		io.WriteString(nc, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\nConnection: close\r\n\r\ntoo big!")
+		nc.(*net.TCPConn).CloseWrite()
+		time.Sleep(50 * time.Millisecond)
+		nc.Close() // unread body bytes make this a reset
+	}()
+	c, _ := newClient(t)
+	resp, err := c.Post("http://"+ln.Addr().String(), "application/octet-stream", bytes.NewReader(make([]byte, 32<<20)))
+	if err != nil {
+		t.Fatalf("POST: %v, want the server's 413", err)
+	}
+	if got := readAll(t, resp); resp.StatusCode != http.StatusRequestEntityTooLarge || got != "too big!" {
+		t.Errorf("got %d %q, want 413 %q", resp.StatusCode, got, "too big!")
+	}
+}
