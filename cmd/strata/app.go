@@ -18,12 +18,14 @@ import (
 	"strata/internal/api/bedrock"
 	"strata/internal/api/detokenize"
 	"strata/internal/api/openai"
+	s3api "strata/internal/api/s3"
 	"strata/internal/api/sts"
 	"strata/internal/api/support"
 	"strata/internal/audit"
 	"strata/internal/blob"
 	"strata/internal/blob/localfs"
 	blobs3 "strata/internal/blob/s3"
+	"strata/internal/bucket"
 	"strata/internal/config"
 	"strata/internal/engine"
 	"strata/internal/engine/llm"
@@ -49,7 +51,8 @@ type app struct {
 	cfg     config.Config
 	log     *slog.Logger
 	db      store.Store
-	blobs   blob.Store // localfs in DATA_DIR, or an S3 bucket
+	blobs   blob.Store    // localfs in DATA_DIR, or an S3 bucket
+	buckets *bucket.Store // embedded buckets served over S3; nil with s3.endpoint
 	keys    *keyRing
 	dir     *iam.Directory
 	authz   iam.Authorizer
@@ -124,8 +127,17 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		a.Close()
 		return nil, err
 	}
+	importAuthz := a.authz
+	if s3c == nil {
+		if a.buckets, err = bucket.Open(cfg.DataDir, a.boot.Account); err != nil {
+			a.Close()
+			return nil, err
+		}
+		// Bucket policies apply to the import job's reads too.
+		importAuthz = s3api.BucketPolicies(a.authz, a.buckets)
+	}
 	a.imports = modelimport.New(modelimport.Options{
-		Store: a.db, Artifacts: a.blobs, Keys: a.keys, Authorizer: a.authz, Directory: a.dir,
+		Store: a.db, Artifacts: a.blobs, Keys: a.keys, Authorizer: importAuthz, Directory: a.dir,
 		BucketsDir: filepath.Join(cfg.DataDir, "buckets"), S3: sources, BucketOwner: a.boot.Account,
 		Region: cfg.Region, NodeID: nodeID, Logger: log.With("component", "modelimport"),
 	})
@@ -227,7 +239,12 @@ func (a *app) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		bedrock.WriteError(w, a.log, unknownOperation(r))
 	})
-	return mux
+	if a.buckets == nil {
+		return mux
+	}
+	// S3 requests are told apart by their signature's service, not by path.
+	return s3api.Wrap(s3api.New(s3api.Options{Store: a.buckets, Keys: a.dir, Authorizer: a.authz, Region: a.cfg.Region,
+		Audit: a.trail, Logger: a.log.With("component", "s3")}), mux)
 }
 
 func (a *app) Close() {
