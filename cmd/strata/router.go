@@ -71,6 +71,7 @@ func runRouterTrain(ctx context.Context, args []string, out io.Writer) error {
 	target := fs.Float64("target-under-routing", 0, "top-tier under-routing the top bound is chosen for on the calibration slice (0 = default 0.01)")
 	targetHandoff := fs.Float64("target-false-handoff", 0, "share of in-scope calibration queries the out-of-scope bound may hand off (with --oos; 0 = default 0.0075)")
 	oosBound := fs.Float64("oos-bound", 0, "fixed out-of-scope bound instead of one chosen on the calibration slice (0 = choose)")
+	fits := fs.Int("fits", 0, "fits with successive seeds whose weights are averaged into the model: steadier across seeds, that many times the training time (0 = default 1; see bench/router/RESULTS.md)")
 	var sp splitFlags
 	sp.register(fs)
 	if err := fs.Parse(args); err != nil {
@@ -97,7 +98,7 @@ func runRouterTrain(ctx context.Context, args []string, out io.Writer) error {
 	}
 	opts := router.TrainOptions{
 		Epochs: *epochs, Seed: sp.seed, TargetUnderRouting: *target,
-		TargetFalseHandoff: *targetHandoff, OOSBound: *oosBound, Rules: router.DefaultRules(),
+		TargetFalseHandoff: *targetHandoff, OOSBound: *oosBound, Rules: router.DefaultRules(), Fits: *fits,
 	}
 	if *bits != 0 {
 		opts.Features = router.DefaultFeatures

@@ -32,7 +32,7 @@ func loopCPU(b *testing.B, f func(i int)) {
 	}
 }
 
-func banking77Train(b *testing.B) ([]Example, TierMap) {
+func banking77Train(b testing.TB) ([]Example, TierMap) {
 	dir := filepath.Join(sharedDir(b), "data", "banking77")
 	ex, err := ReadExamplesFile(filepath.Join(dir, "train.csv"))
 	if err != nil {

@@ -56,6 +56,9 @@ type TrainInfo struct {
 	// bound was chosen for, on the calibration slice; 0 when the bound was
 	// not chosen there (fixed by TrainOptions.OOSBound, or DefaultOOSBound).
 	TargetFalseHandoff float64 `json:"target_false_handoff,omitempty"`
+	// Fits is the number of fits averaged into the model
+	// (TrainOptions.Fits); omitted when 1.
+	Fits int `json:"fits,omitempty"`
 }
 
 // Scores is the model's view of one query.

@@ -153,6 +153,68 @@ func TestLossGradient(t *testing.T) {
 	}
 }
 
+// TestTrainFits checks that a model of several fits has the mean of the
+// weights of single fits with consecutive seeds, is deterministic, and
+// records its fit count in the model file.
+func TestTrainFits(t *testing.T) {
+	ex, tm := toyData()
+	opts := TrainOptions{Features: FeatureSpec{HashBits: 10, WordN: 2, CharMin: 3, CharMax: 4}, Epochs: 30, CalibFrac: -1, Seed: 7}
+	train := func(fits int, seed uint64) *Model {
+		o := opts
+		o.Fits, o.Seed = fits, seed
+		m, err := Train(t.Context(), ex, tm, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	avg := train(3, 7)
+	singles := []*Model{train(1, 7), train(1, 8), train(1, 9)}
+	if singles[0].Info.Fits != 0 || avg.Info.Fits != 3 {
+		t.Errorf("Info.Fits = %d, %d; want 0 (omitted), 3", singles[0].Info.Fits, avg.Info.Fits)
+	}
+	if slices.Equal(singles[0].w, singles[1].w) {
+		t.Fatal("fits with different seeds have the same weights")
+	}
+	mean := func(get func(*Model) []float32) []float32 {
+		out := make([]float32, len(get(avg)))
+		for _, s := range singles {
+			for i, v := range get(s) {
+				out[i] += v / 3
+			}
+		}
+		return out
+	}
+	for _, part := range []struct {
+		name string
+		get  func(*Model) []float32
+	}{
+		{"weights", func(m *Model) []float32 { return m.w }},
+		{"biases", func(m *Model) []float32 { return m.b }},
+	} {
+		want, got := mean(part.get), part.get(avg)
+		for i := range want {
+			if math.Abs(float64(got[i]-want[i])) > 1e-5 {
+				t.Fatalf("%s[%d] = %v, want the mean of the single fits, %v", part.name, i, got[i], want[i])
+			}
+		}
+	}
+	if again := train(3, 7); !slices.Equal(again.w, avg.w) || !slices.Equal(again.b, avg.b) {
+		t.Error("same data, seed and fits, different weights")
+	}
+	path := filepath.Join(t.TempDir(), "r.model")
+	if err := SaveModel(path, avg); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Info.Fits != 3 {
+		t.Errorf("Info.Fits after round trip = %d, want 3", got.Info.Fits)
+	}
+}
+
 func TestModelFileRoundTrip(t *testing.T) {
 	m := toyModel(t)
 	path := filepath.Join(t.TempDir(), "r.model")

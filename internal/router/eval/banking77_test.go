@@ -1,6 +1,7 @@
 package eval
 
 import (
+	"flag"
 	"os"
 	"path/filepath"
 	"testing"
@@ -99,6 +100,27 @@ func TestBanking77Goals(t *testing.T) {
 			}
 		})
 	}
+}
+
+var valFits = flag.Int("val.fits", 0, "run TestBanking77ValFits with this TrainOptions.Fits")
+
+// TestBanking77ValFits prints the val figures of a model of -val.fits
+// averaged fits (bench/router/RESULTS.md, "Averaged fits"); val only, so
+// that designs are compared without looking at test.
+func TestBanking77ValFits(t *testing.T) {
+	if *valFits == 0 {
+		t.Skip("needs -val.fits")
+	}
+	train, val, _, tm := banking77(t)
+	m, err := router.Train(t.Context(), train, tm, router.TrainOptions{Seed: 1, Rules: router.DefaultRules(), Fits: *valFits})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, texts, _ := Cases(val, tm, router.DefaultTiers(), 200)
+	l := Run(cases, tm.Names, NewLearned(m, router.DefaultRules(), nil, 0, texts))
+	t.Logf("fits %d: temperature %.3f top bound %.4f | val accuracy %.4f under-routing %d/%d cost %.4f",
+		*valFits, m.Temperature, m.Bounds[len(m.Bounds)-1], l.TierAccuracy,
+		l.TopTierUnderRouting.Count, l.TopTierUnderRouting.N, l.CostRatio)
 }
 
 func TestReplayGSM8K(t *testing.T) {
