@@ -22,9 +22,10 @@ func header(r *http.Request, name string) (string, bool) {
 }
 
 // canonicalRequest builds the SigV4 canonical request for r from the
-// client's signed header list.
-func canonicalRequest(r *http.Request, signed []string, payloadHash string, s3 bool) (string, error) {
-	b, err := appendCanonicalRequest(make([]byte, 0, 512), r, signed, s3)
+// client's signed header list. For a presigned URL the query's
+// X-Amz-Signature is left out.
+func canonicalRequest(r *http.Request, signed []string, payloadHash string, s3, presigned bool) (string, error) {
+	b, err := appendCanonicalRequest(make([]byte, 0, 512), r, signed, s3, presigned)
 	if err != nil {
 		return "", err
 	}
@@ -33,7 +34,7 @@ func canonicalRequest(r *http.Request, signed []string, payloadHash string, s3 b
 
 // appendCanonicalRequest appends the canonical request of canonicalRequest
 // to b, all but the payload hash that ends it.
-func appendCanonicalRequest(b []byte, r *http.Request, signed []string, s3 bool) ([]byte, error) {
+func appendCanonicalRequest(b []byte, r *http.Request, signed []string, s3, presigned bool) ([]byte, error) {
 	b = append(b, r.Method...)
 	b = append(b, '\n')
 	path := escapedPath(r.URL)
@@ -46,7 +47,7 @@ func appendCanonicalRequest(b []byte, r *http.Request, signed []string, s3 bool)
 		b = appendEscapePath(b, path)
 	}
 	b = append(b, '\n')
-	b, err := appendCanonicalQuery(b, r.URL.RawQuery)
+	b, err := appendCanonicalQuery(b, r.URL.RawQuery, presigned)
 	if err != nil {
 		return nil, err
 	}
@@ -222,12 +223,13 @@ func canonicalQuery(raw string) (string, error) {
 	if raw == "" {
 		return "", nil
 	}
-	b, err := appendCanonicalQuery(nil, raw)
+	b, err := appendCanonicalQuery(nil, raw, false)
 	return string(b), err
 }
 
-// appendCanonicalQuery appends canonicalQuery(raw) to b.
-func appendCanonicalQuery(b []byte, raw string) ([]byte, error) {
+// appendCanonicalQuery appends canonicalQuery(raw) to b, without the
+// X-Amz-Signature parameter if presigned.
+func appendCanonicalQuery(b []byte, raw string, presigned bool) ([]byte, error) {
 	if raw == "" {
 		return b, nil
 	}
@@ -245,6 +247,9 @@ func appendCanonicalQuery(b []byte, raw string) ([]byte, error) {
 		dv, err2 := url.QueryUnescape(v)
 		if err1 != nil || err2 != nil {
 			return nil, newError(KindMalformed, "The query string has a malformed escape.")
+		}
+		if presigned && dk == querySignature {
+			continue
 		}
 		ps = append(ps, pair{encodeQueryComponent(dk), encodeQueryComponent(dv)})
 	}

@@ -9,6 +9,12 @@ import (
 // secret exists for the access key id. Verify turns it into KindUnknownKey.
 var ErrUnknownKey = errors.New("unknown access key")
 
+// ErrUnsupportedPayload is the cause (Error.Err) of a KindMalformed failure
+// whose X-Amz-Content-Sha256 is absent where the service requires it, or
+// names a payload mode the service does not accept. APIs whose protocol
+// answers these with their own codes (S3) branch on it with errors.Is.
+var ErrUnsupportedPayload = errors.New("unsupported X-Amz-Content-Sha256")
+
 // Kind classifies an authentication failure. The set is closed and only
 // grows at the end.
 type Kind int
@@ -32,6 +38,15 @@ const (
 	KindTooLarge
 	// KindInternal: the key lookup or reading the body failed.
 	KindInternal
+	// KindWrongRegion: the credential scope names a region the Verifier
+	// does not serve (header form).
+	KindWrongRegion
+	// KindMalformedQuery: a presigned URL's X-Amz-Date or X-Amz-Expires is
+	// malformed or out of range, or its credential names a region the
+	// Verifier does not serve.
+	KindMalformedQuery
+	// KindURLExpired: a presigned URL is used after X-Amz-Date + X-Amz-Expires.
+	KindURLExpired
 )
 
 var kindNames = [...]string{
@@ -43,6 +58,9 @@ var kindNames = [...]string{
 	KindPayloadMismatch: "payload-mismatch",
 	KindTooLarge:        "too-large",
 	KindInternal:        "internal",
+	KindWrongRegion:     "wrong-region",
+	KindMalformedQuery:  "malformed-query",
+	KindURLExpired:      "url-expired",
 }
 
 // String returns a short lower-case name for k.
@@ -86,6 +104,13 @@ const (
 //   - too large: ValidationException 413; Query ValidationError 413; S3
 //     EntityTooLarge 400.
 //   - internal: InternalFailure 500 (JSON and Query); S3 InternalError 500.
+//   - wrong region: InvalidSignatureException 403 ("Credential should be
+//     scoped to a valid region."); Query SignatureDoesNotMatch 403; S3
+//     AuthorizationHeaderMalformed 400 (with a <Region> element the S3 API adds).
+//   - malformed query: IncompleteSignatureException 400; Query
+//     IncompleteSignature 400; S3 AuthorizationQueryParametersError 400.
+//   - URL expired: InvalidSignatureException 403; Query SignatureDoesNotMatch
+//     403; S3 AccessDenied 403 ("Request has expired").
 var wireCodes = map[Kind][3]struct {
 	code   string
 	status int
@@ -98,6 +123,9 @@ var wireCodes = map[Kind][3]struct {
 	KindPayloadMismatch: {{"InvalidSignatureException", 403}, {"SignatureDoesNotMatch", 403}, {"XAmzContentSHA256Mismatch", 400}},
 	KindTooLarge:        {{"ValidationException", 413}, {"ValidationError", 413}, {"EntityTooLarge", 400}},
 	KindInternal:        {{"InternalFailure", 500}, {"InternalFailure", 500}, {"InternalError", 500}},
+	KindWrongRegion:     {{"InvalidSignatureException", 403}, {"SignatureDoesNotMatch", 403}, {"AuthorizationHeaderMalformed", 400}},
+	KindMalformedQuery:  {{"IncompleteSignatureException", 400}, {"IncompleteSignature", 400}, {"AuthorizationQueryParametersError", 400}},
+	KindURLExpired:      {{"InvalidSignatureException", 403}, {"SignatureDoesNotMatch", 403}, {"AccessDenied", 403}},
 }
 
 // Wire returns the AWS error code and HTTP status for k in protocol p.
@@ -152,4 +180,5 @@ const (
 	msgUnknownKey = "The security token included in the request is invalid."
 	msgBadSig     = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."
 	msgMismatch   = "The provided 'x-amz-content-sha256' header does not match what was computed."
+	msgLookup     = "The access key could not be looked up."
 )

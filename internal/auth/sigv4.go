@@ -27,6 +27,14 @@ const (
 	// accepted for service s3 only.
 	UnsignedPayload = "UNSIGNED-PAYLOAD"
 
+	// The aws-chunked payload modes of X-Amz-Content-Sha256, accepted for
+	// service s3 only, by Verify without a payload hash. In the signed
+	// modes every chunk carries a signature (see ChunkVerifier); in
+	// StreamingUnsignedPayloadTrailer none does.
+	StreamingPayload                = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+	StreamingPayloadTrailer         = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER"
+	StreamingUnsignedPayloadTrailer = "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+
 	// TimeFormat is the layout of X-Amz-Date.
 	TimeFormat = "20060102T150405Z"
 
@@ -55,9 +63,15 @@ type Verifier struct {
 
 	// Services lists the credential-scope service names accepted, such as
 	// "bedrock", "sts", "s3". Required: an empty list accepts nothing.
-	// Service "s3" gets S3's rules: the path is encoded once and
-	// UNSIGNED-PAYLOAD is allowed.
+	// Service "s3" gets S3's rules: the path is encoded once,
+	// UNSIGNED-PAYLOAD and the aws-chunked modes are allowed, and
+	// X-Amz-Content-Sha256 is required when the caller streams the body.
 	Services []string
+
+	// Regions lists the credential-scope regions accepted. Optional; an
+	// empty list accepts any region. A request for another region fails with
+	// KindWrongRegion (header form) or KindMalformedQuery (presigned URL).
+	Regions []string
 
 	keys keyCache  // signing keys of verified requests
 	bufs sync.Pool // of *[]byte, scratch for canonical requests
@@ -72,6 +86,12 @@ type Credential struct {
 	Time          time.Time // X-Amz-Date
 	SecurityToken string    // X-Amz-Security-Token, "" if absent; the caller checks it
 	SignedHeaders []string
+
+	// Chunks verifies the chunk and trailer signatures of a signed
+	// aws-chunked body (X-Amz-Content-Sha256 StreamingPayload or
+	// StreamingPayloadTrailer); nil for every other payload mode. The
+	// caller must run every chunk through it before using the body.
+	Chunks *ChunkVerifier
 }
 
 // VerifyRequest reads r's body (at most maxBody bytes, else KindTooLarge),
@@ -81,7 +101,7 @@ type Credential struct {
 func (v *Verifier) VerifyRequest(r *http.Request, maxBody int64) (Credential, []byte, error) {
 	// Check everything but the signature first, so callers without a
 	// known key and a current date cannot make the server buffer a body.
-	p, err := v.precheck(r)
+	p, err := v.precheck(r, true)
 	if err != nil {
 		return Credential{}, nil, err
 	}
@@ -155,9 +175,16 @@ func readBody(body io.Reader, size, max int64) ([]byte, error) {
 // it against payloadHash (KindPayloadMismatch), or, when payloadHash is "",
 // verifies the signature only and leaves the body check to the caller, who
 // must then hash the body as it streams and compare it with the header.
-// Without the header, payloadHash is required.
+// Without the header, payloadHash is required, except that service s3
+// requires the header when payloadHash is "".
+//
+// For service s3, with payloadHash "", X-Amz-Content-Sha256 may also name an
+// aws-chunked payload mode (StreamingPayload, StreamingPayloadTrailer,
+// StreamingUnsignedPayloadTrailer); it must then be a signed header. For
+// the signed modes Credential.Chunks verifies the body's chunk signatures,
+// chained from this request's signature.
 func (v *Verifier) Verify(r *http.Request, payloadHash string) (Credential, error) {
-	p, err := v.precheck(r)
+	p, err := v.precheck(r, payloadHash != "")
 	if err != nil {
 		return Credential{}, err
 	}
@@ -172,11 +199,18 @@ type prechecked struct {
 	amzDate string
 	token   string
 	secret  string
+
+	payload    string // X-Amz-Content-Sha256, if present
+	present    bool   // whether X-Amz-Content-Sha256 is present
+	hexPayload bool   // payload is a hex SHA-256 digest
+	chunked    bool   // payload is a signed aws-chunked mode
 }
 
 // precheck parses the Authorization header, checks the service, the
-// request time and the signed-header rules, and looks up the secret.
-func (v *Verifier) precheck(r *http.Request) (prechecked, error) {
+// region, the payload mode, the request time and the signed-header rules,
+// and looks up the secret. hashGiven says whether the caller supplies the
+// body's hash (else it streams the body).
+func (v *Verifier) precheck(r *http.Request, hashGiven bool) (prechecked, error) {
 	// The names are in canonical form, so the map is read directly.
 	authz, dateStr, token := r.Header[HeaderAuthorization], r.Header[HeaderDate], r.Header[HeaderSecurityToken]
 	for _, h := range [...]struct {
@@ -199,25 +233,81 @@ func (v *Verifier) precheck(r *http.Request) (prechecked, error) {
 	if !slices.Contains(v.Services, a.Service) {
 		return prechecked{}, newError(KindBadSignature, "Credential should be scoped to correct service: '%s' is not served here.", a.Service)
 	}
+	if !v.servesRegion(a.Region) {
+		return prechecked{}, newError(KindWrongRegion, "The authorization header is malformed; the region '%s' is wrong; expecting '%s'",
+			a.Region, strings.Join(v.Regions, "' or '"))
+	}
 	p := prechecked{a: a, amzDate: first(dateStr), token: first(token)}
+	if err := p.checkPayload(r.Header[HeaderContentSHA256], hashGiven); err != nil {
+		return prechecked{}, err
+	}
 	if err := v.checkTime(&p); err != nil {
 		return prechecked{}, err
 	}
 	if p.token != "" && !a.signs("x-amz-security-token") {
 		return prechecked{}, newError(KindMalformed, "The x-amz-security-token header must be signed.")
 	}
-	if v.Lookup == nil {
-		return prechecked{}, &Error{Kind: KindInternal, Message: "The access key could not be looked up.",
-			Err: errors.New("auth: Verifier.Lookup is nil")}
-	}
-	p.secret, err = v.Lookup(r.Context(), a.AccessKeyID)
-	if err != nil {
-		if errors.Is(err, ErrUnknownKey) {
-			return prechecked{}, &Error{Kind: KindUnknownKey, Message: msgUnknownKey, Err: err}
-		}
-		return prechecked{}, &Error{Kind: KindInternal, Message: "The access key could not be looked up.", Err: err}
+	if p.secret, err = v.lookup(r, a.AccessKeyID); err != nil {
+		return prechecked{}, err
 	}
 	return p, nil
+}
+
+// servesRegion reports whether the Verifier accepts credentials scoped to
+// region.
+func (v *Verifier) servesRegion(region string) bool {
+	return len(v.Regions) == 0 || slices.Contains(v.Regions, region)
+}
+
+// lookup returns the secret of an access key id, turning Lookup's errors
+// into *Error.
+func (v *Verifier) lookup(r *http.Request, accessKeyID string) (string, error) {
+	if v.Lookup == nil {
+		return "", &Error{Kind: KindInternal, Message: msgLookup, Err: errors.New("auth: Verifier.Lookup is nil")}
+	}
+	secret, err := v.Lookup(r.Context(), accessKeyID)
+	if err != nil {
+		if errors.Is(err, ErrUnknownKey) {
+			return "", &Error{Kind: KindUnknownKey, Message: msgUnknownKey, Err: err}
+		}
+		return "", &Error{Kind: KindInternal, Message: msgLookup, Err: err}
+	}
+	return secret, nil
+}
+
+// checkPayload checks X-Amz-Content-Sha256 (its values vs, at most one)
+// against the payload modes the service accepts, and records it in p.
+func (p *prechecked) checkPayload(vs []string, hashGiven bool) error {
+	s3 := p.a.Service == "s3"
+	if len(vs) == 0 {
+		if s3 && !hashGiven {
+			return unsupportedPayload("Missing required header for this request: x-amz-content-sha256.")
+		}
+		return nil // check requires the caller's hash
+	}
+	mode := vs[0]
+	p.payload, p.present = mode, true
+	switch {
+	case isLowerHex(mode, 64):
+		p.hexPayload = true
+	case mode == UnsignedPayload && s3:
+	case mode == UnsignedPayload:
+		return unsupportedPayload("UNSIGNED-PAYLOAD is not accepted by this service.")
+	case s3 && !hashGiven && (mode == StreamingPayload || mode == StreamingPayloadTrailer || mode == StreamingUnsignedPayloadTrailer):
+		if !p.a.signs("x-amz-content-sha256") {
+			return newError(KindMalformed, "The x-amz-content-sha256 header must be signed.")
+		}
+		p.chunked = mode != StreamingUnsignedPayloadTrailer
+	case s3:
+		return unsupportedPayload("X-Amz-Content-Sha256 must be UNSIGNED-PAYLOAD, an aws-chunked mode or a lower-case hex SHA-256 digest.")
+	default:
+		return unsupportedPayload("X-Amz-Content-Sha256 must be a lower-case hex SHA-256 digest.")
+	}
+	return nil
+}
+
+func unsupportedPayload(msg string) *Error {
+	return &Error{Kind: KindMalformed, Message: msg, Err: ErrUnsupportedPayload}
 }
 
 // checkTime parses p.amzDate into p.t and checks it against the credential
@@ -239,15 +329,7 @@ func (v *Verifier) checkTime(p *prechecked) error {
 			"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '%s' != '%s', from '%s'.",
 			a.Date, dateStr[:8], dateStr)
 	}
-	now := time.Now()
-	if v.Now != nil {
-		now = v.Now()
-	}
-	now = now.UTC()
-	skew := v.MaxSkew
-	if skew <= 0 {
-		skew = DefaultMaxSkew
-	}
+	now, skew := v.now(), v.maxSkew()
 	mins := func() string { return strconv.FormatFloat(skew.Minutes(), 'f', -1, 64) }
 	if t.Before(now.Add(-skew)) {
 		return newError(KindExpired, "Signature expired: %s is now earlier than %s (%s - %s min.)",
@@ -261,6 +343,21 @@ func (v *Verifier) checkTime(p *prechecked) error {
 	return nil
 }
 
+// now returns the current time in UTC.
+func (v *Verifier) now() time.Time {
+	if v.Now != nil {
+		return v.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (v *Verifier) maxSkew() time.Duration {
+	if v.MaxSkew <= 0 {
+		return DefaultMaxSkew
+	}
+	return v.MaxSkew
+}
+
 // first returns the first of a header's values, as http.Header.Get does.
 func first(vs []string) string {
 	if len(vs) == 0 {
@@ -272,38 +369,54 @@ func first(vs []string) string {
 // check verifies the signature of a prechecked request. payloadHash is
 // the caller's hex SHA-256 of the body, or empty; check does not retain it.
 func (v *Verifier) check(r *http.Request, p *prechecked, payloadHash []byte) (Credential, error) {
-	a := &p.a
-	s3 := a.Service == "s3"
-
 	// Payload hash as signed: the header's if present, else payloadHash.
-	signedHash, present := header(r, HeaderContentSHA256)
-	checkBody := false
-	if present {
-		switch {
-		case isLowerHex(signedHash, 64):
-			checkBody = len(payloadHash) != 0
-		case signedHash == UnsignedPayload && s3:
-		case signedHash == UnsignedPayload:
-			return Credential{}, newError(KindMalformed, "UNSIGNED-PAYLOAD is not accepted by this service.")
-		default:
-			return Credential{}, newError(KindMalformed, "X-Amz-Content-Sha256 must be a lower-case hex SHA-256 digest.")
-		}
+	payload := payloadHash
+	var buf [2 * sha256.Size]byte
+	if p.present {
+		payload = append(buf[:0], p.payload...) // at most 64 bytes, checked by checkPayload
 	} else if !isLowerHex(payloadHash, 64) {
 		return Credential{}, &Error{Kind: KindInternal, Message: "The payload hash could not be computed.",
 			Err: errors.New("auth: Verify needs the body's hex SHA-256 when X-Amz-Content-Sha256 is absent")}
 	}
-
-	bp := v.getBuf()
-	defer v.putBuf(bp)
-	b, err := appendCanonicalRequest((*bp)[:0], r, a.SignedHeaders, s3)
+	key, err := v.verifySignature(r, p, payload, false)
 	if err != nil {
 		return Credential{}, err
 	}
-	if present {
-		b = append(b, signedHash...)
-	} else {
-		b = append(b, payloadHash...)
+	if p.hexPayload && len(payloadHash) != 0 && p.payload != string(payloadHash) {
+		return Credential{}, newError(KindPayloadMismatch, msgMismatch)
 	}
+	c := p.credential()
+	if p.chunked {
+		c.Chunks = newChunkVerifier(key, p.amzDate, &p.a)
+	}
+	return c, nil
+}
+
+// credential returns the Credential a verified request proves.
+func (p *prechecked) credential() Credential {
+	return Credential{
+		AccessKeyID:   p.a.AccessKeyID,
+		Region:        p.a.Region,
+		Service:       p.a.Service,
+		Time:          p.t,
+		SecurityToken: p.token,
+		SignedHeaders: p.a.SignedHeaders,
+	}
+}
+
+// verifySignature builds r's canonical request, ending in payload, and
+// its string to sign, and compares their signature with the client's in
+// constant time. presigned says the signature is in the query (X-Amz-
+// Signature, left out of the canonical query). It returns the signing key.
+func (v *Verifier) verifySignature(r *http.Request, p *prechecked, payload []byte, presigned bool) ([32]byte, error) {
+	a := &p.a
+	bp := v.getBuf()
+	defer v.putBuf(bp)
+	b, err := appendCanonicalRequest((*bp)[:0], r, a.SignedHeaders, a.Service == "s3", presigned)
+	if err != nil {
+		return [32]byte{}, err
+	}
+	b = append(b, payload...)
 	canonicalHash := sha256.Sum256(b)
 	// The string to sign goes after the canonical request, behind a block
 	// of room for hmacSum's inner key pad.
@@ -317,24 +430,14 @@ func (v *Verifier) check(r *http.Request, p *prechecked, payloadHash []byte) (Cr
 		key = SigningKey(p.secret, a.Date, a.Region, a.Service)
 	}
 	want := hmacSum(&key, b[sts:])
-	got := decodeSignature(a.Signature) // validated by ParseAuthorization
+	got := decodeSignature(a.Signature) // validated by the parser
 	if !hmac.Equal(want[:], got[:]) {
-		return Credential{}, newError(KindBadSignature, msgBadSig)
+		return [32]byte{}, newError(KindBadSignature, msgBadSig)
 	}
 	if !cached {
 		v.keys.add(a.AccessKeyID, p.secret, a.Date, a.Region, a.Service, key)
 	}
-	if checkBody && signedHash != string(payloadHash) {
-		return Credential{}, newError(KindPayloadMismatch, msgMismatch)
-	}
-	return Credential{
-		AccessKeyID:   a.AccessKeyID,
-		Region:        a.Region,
-		Service:       a.Service,
-		Time:          p.t,
-		SecurityToken: p.token,
-		SignedHeaders: a.SignedHeaders,
-	}, nil
+	return key, nil
 }
 
 // maxPooledBuf bounds the scratch buffers kept for reuse, so one request
@@ -389,7 +492,7 @@ func Sign(r *http.Request, accessKeyID, secret, region, service string, t time.T
 	slices.Sort(hs)
 	hs = slices.Compact(hs)
 	a := Authorization{AccessKeyID: accessKeyID, Date: amzDate[:8], Region: region, Service: service, SignedHeaders: hs}
-	canonical, err := canonicalRequest(r, hs, payloadHash, service == "s3")
+	canonical, err := canonicalRequest(r, hs, payloadHash, service == "s3", false)
 	if err != nil {
 		return err
 	}

@@ -283,7 +283,7 @@ func TestAWSTestSuiteVector(t *testing.T) {
 	// AKIDEXAMPLE is 11 characters, shorter than real key ids, so check
 	// the signature algorithm below the parser's length rule.
 	a := Authorization{AccessKeyID: "AKIDEXAMPLE", Date: "20150830", Region: "us-east-1", Service: "service", SignedHeaders: []string{"host", "x-amz-date"}}
-	canonical, err := canonicalRequest(r, a.SignedHeaders, EmptyPayloadHash, false)
+	canonical, err := canonicalRequest(r, a.SignedHeaders, EmptyPayloadHash, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +294,7 @@ func TestAWSTestSuiteVector(t *testing.T) {
 	}
 
 	// The same through the buffer Verifier.check signs in.
-	b, err := appendCanonicalRequest(nil, r, a.SignedHeaders, false)
+	b, err := appendCanonicalRequest(nil, r, a.SignedHeaders, false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,6 +368,12 @@ func TestKindWire(t *testing.T) {
 		{KindPayloadMismatch, S3, "XAmzContentSHA256Mismatch", 400},
 		{KindPayloadMismatch, JSON, "InvalidSignatureException", 403},
 		{KindMalformed, JSON, "IncompleteSignatureException", 400},
+		{KindWrongRegion, S3, "AuthorizationHeaderMalformed", 400},
+		{KindWrongRegion, JSON, "InvalidSignatureException", 403},
+		{KindMalformedQuery, S3, "AuthorizationQueryParametersError", 400},
+		{KindMalformedQuery, Query, "IncompleteSignature", 400},
+		{KindURLExpired, S3, "AccessDenied", 403},
+		{KindURLExpired, JSON, "InvalidSignatureException", 403},
 		{Kind(99), JSON, "InternalFailure", 500},
 	}
 	for _, tc := range tests {

@@ -73,6 +73,15 @@ func (s *SigV4) lookupSecret(ctx context.Context, id string) (string, error) {
 	return c.secret, err
 }
 
+// LookupAccessKey returns an access key's secret and principal from the
+// cache, reading the directory when the entry is missing or older than
+// keyCacheTTL. An unknown key is auth.ErrUnknownKey. APIs that verify
+// signatures themselves (S3) share the cache through it.
+func (s *SigV4) LookupAccessKey(ctx context.Context, id string) (secret string, p *iam.Principal, err error) {
+	c, err := s.lookup(ctx, id)
+	return c.secret, c.principal, err
+}
+
 // Authenticate verifies r's signature and returns its principal and body.
 func (s *SigV4) Authenticate(r *http.Request) (*iam.Principal, []byte, error) {
 	cred, body, err := s.verifier.VerifyRequest(r, MaxBody)

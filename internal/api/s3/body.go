@@ -81,7 +81,7 @@ func openBody(r *http.Request, c *caller, max int64) (*body, error) {
 				return nil, errInvalidRequest("A trailer payload mode needs an x-amz-trailer header.")
 			}
 		}
-		b.chunked = newChunkedReader(src, c.mode != modeUnsignedTrailer, c.key, c.amzDate, c.a.Scope(), c.a.Signature, trailer, max)
+		b.chunked = newChunkedReader(src, c.chunks, trailer, max)
 		b.r = b.chunked
 	} else {
 		if b.ck.trailer {

@@ -2,9 +2,7 @@ package s3
 
 import (
 	"bufio"
-	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"hash"
 	"io"
@@ -18,16 +16,14 @@ import (
 //	<hex size>[;chunk-signature=<64 hex>]\r\n<data>\r\n ... 0[;chunk-signature=<sig>]\r\n
 //	[<trailer name>:<value>\r\n ... [x-amz-trailer-signature:<64 hex>\r\n]]\r\n
 //
-// With a signing key it verifies each chunk's signature, chained from the
-// request's signature, when the chunk ends, and the trailer's signature;
-// the caller must not use what it read before Read returns io.EOF. Chunks
-// are streamed, never buffered, so one chunk may be the whole body.
+// With an auth.ChunkVerifier it verifies each chunk's signature, chained
+// from the request's signature, when the chunk ends, and the trailer's
+// signature; the caller must not use what it read before Read returns
+// io.EOF. Chunks are streamed, never buffered, so one chunk may be the
+// whole body.
 type chunkedReader struct {
 	r      *bufio.Reader
-	signed bool
-	key    [32]byte // signing key, when signed
-	prefix string   // "<amzDate>\n<scope>\n" of the string to sign
-	prev   string   // the previous signature (the request's at first)
+	chunks *auth.ChunkVerifier // nil for an unsigned body
 	// trailer is the trailer header the request declared (lower case), or "".
 	trailer string
 	max     int64 // bound on the decoded length
@@ -54,16 +50,11 @@ func errChunk(msg string) *Error {
 	return s3err(400, "InvalidChunkSizeError", "The aws-chunked body is malformed: "+msg+".")
 }
 
-func errChunkSignature() *auth.Error {
-	return &auth.Error{Kind: auth.KindBadSignature, Message: "The chunk signature we calculated does not match the signature you provided."}
-}
-
-// newChunkedReader returns a decoder of r. For a signed body, key, amzDate,
-// scope and seed (the request's signature) are required.
-func newChunkedReader(r io.Reader, signed bool, key [32]byte, amzDate, scope, seed, trailer string, max int64) *chunkedReader {
-	c := &chunkedReader{r: bufio.NewReaderSize(r, 64<<10), signed: signed, key: key, prev: seed,
-		prefix: amzDate + "\n" + scope + "\n", trailer: trailer, max: max}
-	if signed {
+// newChunkedReader returns a decoder of r. A signed body needs chunks,
+// the request's auth.Credential.Chunks; an unsigned one has none.
+func newChunkedReader(r io.Reader, chunks *auth.ChunkVerifier, trailer string, max int64) *chunkedReader {
+	c := &chunkedReader{r: bufio.NewReaderSize(r, 64<<10), chunks: chunks, trailer: trailer, max: max}
+	if chunks != nil {
 		c.h = sha256.New()
 	}
 	return c
@@ -87,7 +78,7 @@ func (c *chunkedReader) Read(p []byte) (int, error) {
 	}
 	n, err := c.r.Read(p)
 	c.remaining -= int64(n)
-	if c.signed {
+	if c.chunks != nil {
 		c.h.Write(p[:n])
 	}
 	if err == io.EOF || err == nil && n == 0 {
@@ -122,18 +113,13 @@ func (c *chunkedReader) endChunk() error {
 }
 
 func (c *chunkedReader) checkChunkSig() error {
-	if !c.signed {
+	if c.chunks == nil {
 		return nil
 	}
-	sum := c.h.Sum(nil)
+	var sum [sha256.Size]byte
+	c.h.Sum(sum[:0])
 	c.h.Reset()
-	sts := "AWS4-HMAC-SHA256-PAYLOAD\n" + c.prefix + c.prev + "\n" + auth.EmptyPayloadHash + "\n" + hex.EncodeToString(sum)
-	want := hmacHex(c.key, sts)
-	if !hmac.Equal([]byte(want), []byte(c.sig)) {
-		return errChunkSignature()
-	}
-	c.prev = c.sig
-	return nil
+	return c.chunks.VerifyChunk(sum, c.sig)
 }
 
 // next reads a chunk header; for the final chunk it also reads the
@@ -144,7 +130,7 @@ func (c *chunkedReader) next() error {
 		return err
 	}
 	sizeStr, ext, hasExt := strings.Cut(line, ";")
-	if c.signed {
+	if c.chunks != nil {
 		sig, ok := strings.CutPrefix(ext, "chunk-signature=")
 		if !hasExt || !ok || !isHex64(sig) {
 			return errChunk("a chunk must carry ;chunk-signature=<64 hex digits>")
@@ -220,12 +206,8 @@ func (c *chunkedReader) readTrailer() error {
 			return errIncompleteBody
 		}
 	}
-	if c.signed && c.trailer != "" {
-		sum := sha256.Sum256([]byte(canon.String()))
-		sts := "AWS4-HMAC-SHA256-TRAILER\n" + c.prefix + c.prev + "\n" + hex.EncodeToString(sum[:])
-		if !hmac.Equal([]byte(hmacHex(c.key, sts)), []byte(trailerSig)) {
-			return &auth.Error{Kind: auth.KindBadSignature, Message: "The trailer signature we calculated does not match the signature you provided."}
-		}
+	if c.chunks != nil && c.trailer != "" {
+		return c.chunks.VerifyTrailer(canon.String(), trailerSig)
 	}
 	return nil
 }
@@ -258,10 +240,4 @@ func unhex(c byte) int {
 		return int(c - 'A' + 10)
 	}
 	return -1
-}
-
-func hmacHex(key [32]byte, s string) string {
-	m := hmac.New(sha256.New, key[:])
-	m.Write([]byte(s))
-	return hex.EncodeToString(m.Sum(nil))
 }

@@ -2,6 +2,8 @@ package s3
 
 import (
 	"bytes"
+	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -22,6 +24,32 @@ import (
 
 	"strata/internal/auth"
 )
+
+func hmacHex(key [32]byte, s string) string {
+	m := hmac.New(sha256.New, key[:])
+	m.Write([]byte(s))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// testChunkVerifier returns the auth.ChunkVerifier of a freshly verified
+// STREAMING-AWS4-HMAC-SHA256-PAYLOAD request.
+func testChunkVerifier(t *testing.T) *auth.ChunkVerifier {
+	t.Helper()
+	const id, secret = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	v := &auth.Verifier{Services: []string{"s3"}, Now: func() time.Time { return now },
+		Lookup: func(context.Context, string) (string, error) { return secret, nil }}
+	r, _ := http.NewRequest(http.MethodPut, "http://localhost/b/k", nil)
+	r.Header.Set(auth.HeaderContentSHA256, modeStreaming)
+	if err := auth.Sign(r, id, secret, "us-east-1", "s3", now, modeStreaming, []string{"host", "x-amz-content-sha256", "x-amz-date"}); err != nil {
+		t.Fatal(err)
+	}
+	cred, err := v.Verify(r, "")
+	if err != nil || cred.Chunks == nil {
+		t.Fatalf("Verify = %+v, %v", cred, err)
+	}
+	return cred.Chunks
+}
 
 // signedChunks encodes data as a STREAMING-AWS4-HMAC-SHA256-PAYLOAD body
 // (chunks of size n), following the SigV4 streaming specification, with
@@ -177,7 +205,7 @@ func TestChunkedReader(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			r := newChunkedReader(strings.NewReader(tc.in), false, [32]byte{}, "", "", "", tc.trailer, 1<<20)
+			r := newChunkedReader(strings.NewReader(tc.in), nil, tc.trailer, 1<<20)
 			got, err := io.ReadAll(r)
 			if tc.err == "" {
 				if err != nil || string(got) != tc.want {
@@ -199,7 +227,11 @@ func FuzzChunkedReader(f *testing.F) {
 	f.Add([]byte("3;chunk-signature="+strings.Repeat("a", 64)+"\r\nabc\r\n0;chunk-signature="+strings.Repeat("b", 64)+"\r\n\r\n"), true)
 	f.Add([]byte("0\r\n\r\n"), false)
 	f.Fuzz(func(t *testing.T, in []byte, signed bool) {
-		r := newChunkedReader(bytes.NewReader(in), signed, [32]byte{1}, "20260101T000000Z", "20260101/us-east-1/s3/aws4_request", strings.Repeat("c", 64), "", 1<<16)
+		var chunks *auth.ChunkVerifier
+		if signed {
+			chunks = testChunkVerifier(t)
+		}
+		r := newChunkedReader(bytes.NewReader(in), chunks, "", 1<<16)
 		got, err := io.ReadAll(r)
 		if len(got) > len(in) || len(got) > 1<<16 {
 			t.Fatalf("decoded %d bytes from %d", len(got), len(in))

@@ -5,9 +5,10 @@
 // Requests are recognised by their SigV4 credential scope's service "s3"
 // (IsS3), not by path, so Wrap puts this API on the same listener as the
 // Bedrock, STS and OpenAI APIs without a bucket name ever colliding with
-// their routes. Every request is authenticated (header SigV4; the body is
-// checked as it streams: its SHA-256, aws-chunked chunk and trailer
-// signatures, Content-MD5 and x-amz-checksum-*) and every operation asks
+// their routes. Every request is authenticated (header SigV4 or a presigned
+// URL, verified by package auth; the body is checked as it streams: its
+// SHA-256, aws-chunked chunk and trailer signatures, Content-MD5 and
+// x-amz-checksum-*) and every operation asks
 // the iam.Authorizer for its S3 action on the bucket or object ARN, with
 // the bucket's policy as the resource policy. Errors are S3's <Error>
 // documents.
@@ -37,7 +38,7 @@ type Recorder interface {
 // Options configure a Handler.
 type Options struct {
 	Store      *bucket.Store  // non-nil
-	Keys       Keys           // non-nil; *iam.Directory
+	Keys       Keys           // non-nil; *server.SigV4, or *iam.Directory (uncached)
 	Authorizer iam.Authorizer // non-nil
 	Region     string         // the region clients must sign for
 	Audit      Recorder       // or nil
@@ -53,24 +54,21 @@ type Handler struct {
 	audit    Recorder
 	log      *slog.Logger
 	now      func() time.Time
-	keys     *keyCache
+	keys     Keys
 	verifier *auth.Verifier
 }
 
 // New returns the S3 API handler.
 func New(o Options) *Handler {
 	h := &Handler{store: o.Store, authz: BucketPolicies(o.Authorizer, o.Store), region: o.Region, audit: o.Audit,
-		log: o.Logger, now: o.Now, keys: &keyCache{keys: o.Keys}}
+		log: o.Logger, now: o.Now, keys: o.Keys}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	if h.now == nil {
 		h.now = time.Now
 	}
-	h.verifier = &auth.Verifier{Services: []string{"s3"}, Now: h.now, Lookup: func(ctx context.Context, id string) (string, error) {
-		k, err := h.keys.lookup(ctx, id)
-		return k.secret, err
-	}}
+	h.verifier = &auth.Verifier{Services: []string{"s3"}, Regions: []string{o.Region}, Now: h.now, Lookup: h.lookupSecret}
 	return h
 }
 
