@@ -27,6 +27,7 @@ import (
 	blobs3 "strata/internal/blob/s3"
 	"strata/internal/bucket"
 	"strata/internal/config"
+	"strata/internal/dashboard"
 	"strata/internal/engine"
 	"strata/internal/engine/llm"
 	"strata/internal/engine/upstream"
@@ -231,6 +232,8 @@ func (a *app) Handler() http.Handler {
 		System: a.cfg.Support.System, MaxTokens: a.cfg.Support.MaxTokens, Recorder: a.trail, Observe: a.metrics.Query,
 		Logger: a.log.With("component", "support")}).Register(mux)
 	(&detokenize.Handler{Authn: bearer, Vault: a.vault, Recorder: a.trail, Logger: a.log.With("component", "detokenize")}).Register(mux)
+	(&dashboard.Handler{Authn: bearer, Authorizer: a.authz, Gatherer: a.metrics.Registry,
+		Logger: a.log.With("component", "dashboard")}).Register(mux)
 	mux.Handle("GET /metrics", a.metrics.Handler())
 	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -243,7 +246,7 @@ func (a *app) Handler() http.Handler {
 		return mux
 	}
 	// S3 requests are told apart by their signature's service, not by path.
-	return s3api.Wrap(s3api.New(s3api.Options{Store: a.buckets, Keys: a.dir, Authorizer: a.authz, Region: a.cfg.Region,
+	return s3api.Wrap(s3api.New(s3api.Options{Store: a.buckets, Keys: awsAuth, Authorizer: a.authz, Region: a.cfg.Region,
 		Audit: a.trail, Logger: a.log.With("component", "s3")}), mux)
 }
 
