@@ -30,16 +30,7 @@ type initiateResult struct {
 }
 
 func (h *Handler) createMultipartUpload(ctx context.Context, rq *request) error {
-	if err := bucket.CheckKey(rq.key); err != nil {
-		return err
-	}
-	if err := h.authorize(ctx, rq, "s3:PutObject", rq.bucket, rq.key, nil); err != nil {
-		return err
-	}
-	if err := checkUnsupportedSSE(rq.r.Header); err != nil {
-		return err
-	}
-	ctype, meta, err := userMetadata(rq.r.Header)
+	ctype, meta, err := h.beginWrite(ctx, rq)
 	if err != nil {
 		return err
 	}

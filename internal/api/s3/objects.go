@@ -81,17 +81,24 @@ func (h *Handler) receive(rq *request) (*bucket.Staged, *body, error) {
 	return st, b, nil
 }
 
-func (h *Handler) putObject(ctx context.Context, rq *request) error {
+// beginWrite checks what every write of a new object checks before its
+// body is read: the key, the caller's s3:PutObject, the encryption
+// headers; it returns the object's content type and user metadata.
+func (h *Handler) beginWrite(ctx context.Context, rq *request) (ctype string, meta map[string]string, err error) {
 	if err := bucket.CheckKey(rq.key); err != nil {
-		return err
+		return "", nil, err
 	}
 	if err := h.authorize(ctx, rq, "s3:PutObject", rq.bucket, rq.key, nil); err != nil {
-		return err
+		return "", nil, err
 	}
 	if err := checkUnsupportedSSE(rq.r.Header); err != nil {
-		return err
+		return "", nil, err
 	}
-	ctype, meta, err := userMetadata(rq.r.Header)
+	return userMetadata(rq.r.Header)
+}
+
+func (h *Handler) putObject(ctx context.Context, rq *request) error {
+	ctype, meta, err := h.beginWrite(ctx, rq)
 	if err != nil {
 		return err
 	}
