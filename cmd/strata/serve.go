@@ -149,7 +149,11 @@ func printBanner(w *os.File, endpoint string, cfg config.Config, a *app) {
 	fmt.Fprintf(w, "Point an AWS SDK or the AWS CLI at it:\n")
 	fmt.Fprintf(w, "  export AWS_ENDPOINT_URL=%s AWS_SHARED_CREDENTIALS_FILE=%s AWS_REGION=%s\n", endpoint, abs, cfg.Region)
 	fmt.Fprintf(w, "  aws sts get-caller-identity\n")
+	if a.buckets != nil {
+		fmt.Fprintf(w, "  aws configure set default.s3.addressing_style path; aws s3 mb s3://models   # buckets are DATA_DIR/buckets/*\n")
+	}
 	fmt.Fprintf(w, "The OpenAI API is at %s/v1 (make a key with: strata keys create --data-dir %s)\n", endpoint, cfg.DataDir)
+	fmt.Fprintf(w, "The dashboard is at %s/dashboard (paste such a key)\n", endpoint)
 }
 
 func newLogger(c config.Log) *slog.Logger {
