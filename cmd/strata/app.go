@@ -22,6 +22,7 @@ import (
 	"strata/internal/api/sts"
 	"strata/internal/api/support"
 	"strata/internal/audit"
+	"strata/internal/auth"
 	"strata/internal/blob"
 	"strata/internal/blob/localfs"
 	blobs3 "strata/internal/blob/s3"
@@ -225,7 +226,7 @@ func (a *app) Handler() http.Handler {
 	awsAuth := server.NewSigV4(a.dir, "bedrock", "sts")
 	(&bedrock.Handler{Authn: awsAuth, Imports: a.imports, Runtime: a.runtime, Provisioned: a.provisioned, Profiles: a.profiles, Guardrails: a.guardrails,
 		Audit: a.trail, Logger: a.log.With("component", "bedrock")}).Register(mux)
-	mux.Handle("POST /{$}", &sts.Handler{Authn: awsAuth, Logger: a.log.With("component", "sts")})
+	mux.Handle("POST /{$}", &sts.Handler{Authn: awsAuth, Roles: a.dir, Authorizer: a.authz, Audit: a.trail, Logger: a.log.With("component", "sts")})
 	bearer := server.NewBearer(a.dir.LookupAPIKey, awsAuth) // API keys, else SigV4
 	(&openai.Handler{Authn: bearer, Runtime: a.runtime, Models: a.imports, Keys: a.dir, Authorizer: a.authz, Forget: bearer.Forget, Logger: a.log.With("component", "openai")}).Register(mux)
 	support.New(support.Options{Authn: bearer, Router: a.router, Runtime: a.runtime, Cascade: a.routerCfg.Cascade,
@@ -246,8 +247,10 @@ func (a *app) Handler() http.Handler {
 		return mux
 	}
 	// S3 requests are told apart by their signature's service, not by path.
-	return s3api.Wrap(s3api.New(s3api.Options{Store: a.buckets, Keys: awsAuth, Authorizer: a.authz, Region: a.cfg.Region,
-		Audit: a.trail, Logger: a.log.With("component", "s3")}), mux)
+	// The S3 handler looks keys up itself, so its context must carry the
+	// session token for session (ASIA) keys to be checked and accepted.
+	return s3api.Wrap(auth.SecurityTokenContext(s3api.New(s3api.Options{Store: a.buckets, Keys: awsAuth, Authorizer: a.authz, Region: a.cfg.Region,
+		Audit: a.trail, Logger: a.log.With("component", "s3")})), mux)
 }
 
 func (a *app) Close() {

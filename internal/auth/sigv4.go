@@ -265,8 +265,12 @@ func (v *Verifier) lookup(r *http.Request, accessKeyID string) (string, error) {
 	if v.Lookup == nil {
 		return "", &Error{Kind: KindInternal, Message: msgLookup, Err: errors.New("auth: Verifier.Lookup is nil")}
 	}
-	secret, err := v.Lookup(r.Context(), accessKeyID)
+	ctx := WithSecurityToken(r.Context(), securityToken(r))
+	secret, err := v.Lookup(ctx, accessKeyID)
 	if err != nil {
+		if e, ok := errors.AsType[*Error](err); ok {
+			return "", e
+		}
 		if errors.Is(err, ErrUnknownKey) {
 			return "", &Error{Kind: KindUnknownKey, Message: msgUnknownKey, Err: err}
 		}

@@ -27,6 +27,10 @@ type Principal struct {
 	// plus a session policy that narrows them).
 	Policies []*Policy
 	Tags     map[string]string
+	// SessionName and TokenIssued describe an assumed-role session
+	// (aws:TokenIssueTime); empty otherwise.
+	SessionName string
+	TokenIssued time.Time
 }
 
 // principalARN is aws:PrincipalArn: the role ARN for sessions.
@@ -179,6 +183,9 @@ func (e *Evaluator) contextKeys(req Request, now time.Time) map[string][]string 
 	}
 	if p.Kind == KindUser {
 		k["aws:username"] = []string{p.Name}
+	}
+	if !p.TokenIssued.IsZero() {
+		k["aws:tokenissuetime"] = []string{p.TokenIssued.UTC().Format(time.RFC3339)}
 	}
 	if p.Kind == KindService {
 		k["aws:principalservicename"] = []string{p.Name}

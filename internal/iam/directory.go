@@ -38,6 +38,10 @@ var ErrNoSuchEntity = errors.New("iam: no such entity")
 type Directory struct {
 	st     store.Store
 	sealer Sealer
+
+	// Now is the clock sessions are issued and expired by; nil means
+	// time.Now. Set it before use.
+	Now func() time.Time
 }
 
 // NewDirectory returns a Directory over st that seals secrets with sealer.
@@ -80,7 +84,10 @@ type Role struct {
 	ID          string
 	TrustPolicy *Policy
 	Policies    []*Policy
-	Created     time.Time
+	Tags        map[string]string
+	// MaxSessionDuration bounds AssumeRole's DurationSeconds (1 to 12 h).
+	MaxSessionDuration time.Duration
+	Created            time.Time
 }
 
 // Bootstrap is what a first start created.
@@ -96,10 +103,16 @@ type Bootstrap struct {
 
 // Admin, the first user, may do everything in the root account.
 const (
-	AdminUserName    = "admin"
-	ImportRoleName   = "BedrockModelImportRole"
-	adminPolicy      = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`
-	bedrockTrust     = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"bedrock.amazonaws.com"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:SourceAccount":"%s"}}}]}`
+	AdminUserName  = "admin"
+	ImportRoleName = "BedrockModelImportRole"
+	adminPolicy    = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}`
+	// bedrockTrust lets Bedrock import jobs of the account assume the
+	// role, and delegates to the account's IAM (an account principal), so
+	// callers whose identity policy allows sts:AssumeRole on the role (the
+	// admin) can assume it to check what a job can read, as AWS's
+	// cross-account import guide does with `aws sts assume-role`.
+	bedrockTrust = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"bedrock.amazonaws.com"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:SourceAccount":"%[1]s"}}},` +
+		`{"Sid":"AccountIdentityPolicies","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%[1]s:root"},"Action":"sts:AssumeRole"}]}`
 	importRolePolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::*","arn:aws:s3:::*/*"],"Condition":{"StringEquals":{"aws:ResourceAccount":"%s"}}}]}`
 )
 
@@ -252,8 +265,25 @@ func (d *Directory) CreateRole(ctx context.Context, account, name, trust string,
 }
 
 // LookupAccessKey returns the secret of an active access key and the
-// principal it signs for.
+// principal it signs for. A temporary (ASIA) key is an STS session's: the
+// session token ctx carries (auth.WithSecurityToken) must be its token,
+// and it must not have expired (auth.ErrInvalidToken, auth.ErrExpiredToken).
+// A long-term key with a session token is auth.ErrInvalidToken, as in AWS.
 func (d *Directory) LookupAccessKey(ctx context.Context, id string) (string, *Principal, error) {
+	token, _ := auth.SecurityTokenFrom(ctx)
+	if auth.IsTemporaryKey(id) {
+		s, err := d.LookupSession(ctx, id)
+		if err != nil {
+			return "", nil, err
+		}
+		if err := s.Check(token, d.now()); err != nil {
+			return "", nil, err
+		}
+		return s.secret, s.Principal, nil
+	}
+	if token != "" {
+		return "", nil, auth.ErrInvalidToken
+	}
 	r, err := d.st.Get(ctx, store.Key{Kind: kindAccessKey, ID: id})
 	if errors.Is(err, store.ErrNotFound) {
 		return "", nil, ErrNoSuchEntity
@@ -334,7 +364,11 @@ func roleFrom(r store.Record) (*Role, error) {
 	if err != nil {
 		return nil, fmt.Errorf("role %s trust policy: %w", r.Name, err)
 	}
-	role := &Role{Account: r.Account, Name: r.Name, ARN: r.ARN, ID: r.ID, TrustPolicy: trust, Created: r.Created}
+	role := &Role{Account: r.Account, Name: r.Name, ARN: r.ARN, ID: r.ID, TrustPolicy: trust, Tags: doc.Tags,
+		MaxSessionDuration: time.Duration(doc.MaxSessionDuration) * time.Second, Created: r.Created}
+	if role.MaxSessionDuration == 0 {
+		role.MaxSessionDuration = time.Hour
+	}
 	for n, text := range doc.Policies {
 		pol, err := ParsePolicy([]byte(text), false)
 		if err != nil {
@@ -358,9 +392,5 @@ func AssumeRoleAsService(ctx context.Context, authz Authorizer, role *Role, serv
 	if err != nil {
 		return nil, err
 	}
-	return &Principal{
-		Account: role.Account, Kind: KindAssumedRole, Name: role.Name,
-		ARN:     arn.ARN{Partition: "aws", Service: "sts", Account: role.Account, Resource: "assumed-role/" + role.Name + "/" + session}.String(),
-		RoleARN: role.ARN, UserID: role.ID + ":" + session, Policies: role.Policies,
-	}, nil
+	return sessionPrincipal(role, session, time.Now().UTC()), nil
 }

@@ -22,6 +22,10 @@ type SigV4 struct {
 	verifier *auth.Verifier
 	dir      *iam.Directory
 
+	// Now is the clock sessions expire by; nil means time.Now. Set it
+	// before use.
+	Now func() time.Time
+
 	mu    sync.Mutex
 	cache map[string]cachedKey // +checklocks:mu
 }
@@ -29,6 +33,7 @@ type SigV4 struct {
 type cachedKey struct {
 	secret    string
 	principal *iam.Principal
+	session   *iam.Session // for a temporary (ASIA) key, else nil
 	expires   time.Time
 }
 
@@ -43,13 +48,52 @@ func NewSigV4(dir *iam.Directory, services ...string) *SigV4 {
 	return s
 }
 
+// lookup returns the key id's secret and principal. The session token ctx
+// carries (auth.WithSecurityToken) is checked on every call, cached or
+// not: a temporary key needs its session's token and an unexpired
+// session; a long-term key must come without one.
 func (s *SigV4) lookup(ctx context.Context, id string) (cachedKey, error) {
+	token, _ := auth.SecurityTokenFrom(ctx)
+	temporary := auth.IsTemporaryKey(id)
+	if !temporary && token != "" {
+		return cachedKey{}, auth.ErrInvalidToken
+	}
 	now := time.Now()
 	s.mu.Lock()
 	c, ok := s.cache[id]
 	s.mu.Unlock()
-	if ok && now.Before(c.expires) {
-		return c, nil
+	if !ok || !now.Before(c.expires) {
+		var err error
+		if c, err = s.load(ctx, id, temporary); err != nil {
+			return cachedKey{}, err
+		}
+		c.expires = now.Add(keyCacheTTL)
+		s.mu.Lock()
+		if len(s.cache) > 10000 {
+			clear(s.cache)
+		}
+		s.cache[id] = c
+		s.mu.Unlock()
+	}
+	if c.session != nil {
+		if err := c.session.Check(token, s.now()); err != nil {
+			return cachedKey{}, err
+		}
+	}
+	return c, nil
+}
+
+// load reads a key from the directory.
+func (s *SigV4) load(ctx context.Context, id string, temporary bool) (cachedKey, error) {
+	if temporary {
+		sess, err := s.dir.LookupSession(ctx, id)
+		if errors.Is(err, iam.ErrNoSuchEntity) {
+			return cachedKey{}, auth.ErrUnknownKey
+		}
+		if err != nil {
+			return cachedKey{}, err
+		}
+		return cachedKey{secret: sess.Secret(), principal: sess.Principal, session: sess}, nil
 	}
 	secret, p, err := s.dir.LookupAccessKey(ctx, id)
 	if errors.Is(err, iam.ErrNoSuchEntity) {
@@ -58,14 +102,14 @@ func (s *SigV4) lookup(ctx context.Context, id string) (cachedKey, error) {
 	if err != nil {
 		return cachedKey{}, err
 	}
-	c = cachedKey{secret: secret, principal: p, expires: now.Add(keyCacheTTL)}
-	s.mu.Lock()
-	if len(s.cache) > 10000 {
-		clear(s.cache)
+	return cachedKey{secret: secret, principal: p}, nil
+}
+
+func (s *SigV4) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
 	}
-	s.cache[id] = c
-	s.mu.Unlock()
-	return c, nil
+	return time.Now()
 }
 
 func (s *SigV4) lookupSecret(ctx context.Context, id string) (string, error) {
@@ -76,7 +120,9 @@ func (s *SigV4) lookupSecret(ctx context.Context, id string) (string, error) {
 // LookupAccessKey returns an access key's secret and principal from the
 // cache, reading the directory when the entry is missing or older than
 // keyCacheTTL. An unknown key is auth.ErrUnknownKey. APIs that verify
-// signatures themselves (S3) share the cache through it.
+// signatures themselves (S3) share the cache through it; their handler
+// must run under auth.SecurityTokenContext so that ctx carries the
+// request's session token, or session (ASIA) keys are refused.
 func (s *SigV4) LookupAccessKey(ctx context.Context, id string) (secret string, p *iam.Principal, err error) {
 	c, err := s.lookup(ctx, id)
 	return c.secret, c.principal, err
@@ -88,7 +134,7 @@ func (s *SigV4) Authenticate(r *http.Request) (*iam.Principal, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := s.lookup(r.Context(), cred.AccessKeyID)
+	c, err := s.lookup(auth.WithSecurityToken(r.Context(), cred.SecurityToken), cred.AccessKeyID)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,9 +1,10 @@
 // Package sts serves the AWS Security Token Service's query-protocol API:
-// GetCallerIdentity, so `aws sts get-caller-identity` and the SDKs' sts
-// clients work against strata.
+// GetCallerIdentity and AssumeRole, so `aws sts get-caller-identity`,
+// `aws sts assume-role` and the SDKs' sts clients work against strata.
 package sts
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"net/url"
 
 	"strata/internal/apierr"
+	"strata/internal/audit"
 	"strata/internal/auth"
 	"strata/internal/iam"
 )
@@ -20,10 +22,23 @@ type Authenticator interface {
 	Authenticate(r *http.Request) (*iam.Principal, []byte, error)
 }
 
+// Roles makes role sessions; *iam.Directory is one.
+type Roles interface {
+	AssumeRole(ctx context.Context, authz iam.Authorizer, caller *iam.Principal, in iam.AssumeRoleInput) (iam.Credentials, error)
+}
+
+// Recorder is the audit trail.
+type Recorder interface {
+	Append(e audit.Event)
+}
+
 // Handler serves STS at POST /.
 type Handler struct {
-	Authn  Authenticator // non-nil
-	Logger *slog.Logger  // nil means discard
+	Authn      Authenticator  // non-nil
+	Roles      Roles          // or nil: AssumeRole is refused
+	Authorizer iam.Authorizer // non-nil with Roles
+	Audit      Recorder       // or nil
+	Logger     *slog.Logger   // nil means discard
 }
 
 const ns = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -55,6 +70,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				RequestID string `xml:"RequestId"`
 			} `xml:"ResponseMetadata"`
 		}{Xmlns: ns, Result: result{p.UserID, p.Account, p.ARN}})
+	case "AssumeRole":
+		h.assumeRole(w, r, p, form)
 	case "":
 		h.writeError(w, apierr.New(apierr.Validation, "missing Action"))
 	default:
@@ -71,17 +88,8 @@ type queryError struct {
 func (e *queryError) Error() string { return e.code + ": " + e.msg }
 
 func (h *Handler) writeError(w http.ResponseWriter, err error) {
-	code, st, msg := "InternalFailure", 500, "An internal error occurred."
-	if qe, ok := errors.AsType[*queryError](err); ok {
-		code, st, msg = qe.code, qe.status, qe.msg
-	} else if ae, ok := errors.AsType[*auth.Error](err); ok {
-		code, st = ae.Wire(auth.Query)
-		msg = ae.Message
-	} else if e := apierr.From(err); e.Kind == apierr.Validation {
-		code, st, msg = "ValidationError", 400, e.Message
-	} else if e.Kind == apierr.AccessDenied {
-		code, st, msg = "AccessDenied", 403, e.Message
-	} else if h.Logger != nil {
+	code, st, msg := wireError(err)
+	if code == "InternalFailure" && h.Logger != nil {
 		h.Logger.Error("internal error", "err", err)
 	}
 	typ := "Sender"
@@ -100,6 +108,24 @@ func (h *Handler) writeError(w http.ResponseWriter, err error) {
 		}
 		RequestID string `xml:"RequestId"`
 	}{Xmlns: ns, Error: struct{ Type, Code, Message string }{typ, code, msg}, RequestID: w.Header().Get("X-Amzn-Requestid")})
+}
+
+// wireError returns the Query-protocol code, status and message for err.
+func wireError(err error) (code string, status int, msg string) {
+	code, st, msg := "InternalFailure", 500, "An internal error occurred."
+	if qe, ok := errors.AsType[*queryError](err); ok {
+		code, st, msg = qe.code, qe.status, qe.msg
+	} else if ae, ok := errors.AsType[*auth.Error](err); ok {
+		code, st = ae.Wire(auth.Query)
+		msg = ae.Message
+	} else if e := apierr.From(err); e.Kind == apierr.Validation {
+		code, st, msg = "ValidationError", 400, e.Message
+	} else if de, ok := errors.AsType[*iam.DeniedError](err); ok {
+		code, st, msg = "AccessDenied", 403, de.Error()
+	} else if e.Kind == apierr.AccessDenied {
+		code, st, msg = "AccessDenied", 403, e.Message
+	}
+	return code, st, msg
 }
 
 func writeXML(w http.ResponseWriter, v any) {
