@@ -87,3 +87,45 @@ func validChecksum(alg, v string) bool {
 	b, err := base64.StdEncoding.DecodeString(v)
 	return err == nil && len(b) == checksumAlgs[alg].size
 }
+
+// checksums are the checksum elements of S3's XML results and of the parts
+// a CompleteMultipartUpload lists, one per algorithm.
+type checksums struct {
+	ChecksumCRC32     string `xml:",omitempty"`
+	ChecksumCRC32C    string `xml:",omitempty"`
+	ChecksumCRC64NVME string `xml:",omitempty"`
+	ChecksumSHA1      string `xml:",omitempty"`
+	ChecksumSHA256    string `xml:",omitempty"`
+}
+
+// field returns the element of algorithm alg, or nil for an unknown one.
+func (c *checksums) field(alg string) *string {
+	switch alg {
+	case "CRC32":
+		return &c.ChecksumCRC32
+	case "CRC32C":
+		return &c.ChecksumCRC32C
+	case "CRC64NVME":
+		return &c.ChecksumCRC64NVME
+	case "SHA1":
+		return &c.ChecksumSHA1
+	case "SHA256":
+		return &c.ChecksumSHA256
+	}
+	return nil
+}
+
+// set sets the element of algorithm alg, if it is a known one.
+func (c *checksums) set(alg, v string) {
+	if f := c.field(alg); f != nil {
+		*f = v
+	}
+}
+
+// checksum returns the element of algorithm alg, or "".
+func (c checksums) checksum(alg string) string {
+	if f := c.field(alg); f != nil {
+		return *f
+	}
+	return ""
+}

@@ -116,30 +116,9 @@ type completeRequest struct {
 }
 
 type completePart struct {
-	PartNumber        int
-	ETag              string
-	ChecksumCRC32     string
-	ChecksumCRC32C    string
-	ChecksumCRC64NVME string
-	ChecksumSHA1      string
-	ChecksumSHA256    string
-}
-
-// checksum returns the part checksum the client listed for alg.
-func (p completePart) checksum(alg string) string {
-	switch alg {
-	case "CRC32":
-		return p.ChecksumCRC32
-	case "CRC32C":
-		return p.ChecksumCRC32C
-	case "CRC64NVME":
-		return p.ChecksumCRC64NVME
-	case "SHA1":
-		return p.ChecksumSHA1
-	case "SHA256":
-		return p.ChecksumSHA256
-	}
-	return ""
+	PartNumber int
+	ETag       string
+	checksums
 }
 
 // parseComplete parses a CompleteMultipartUpload body.
@@ -163,18 +142,14 @@ func parseComplete(data []byte) (completeRequest, error) {
 }
 
 type completeResult struct {
-	XMLName           xml.Name `xml:"CompleteMultipartUploadResult"`
-	NS                string   `xml:"xmlns,attr"`
-	Location          string
-	Bucket            string
-	Key               string
-	ETag              string
-	ChecksumCRC32     string `xml:",omitempty"`
-	ChecksumCRC32C    string `xml:",omitempty"`
-	ChecksumCRC64NVME string `xml:",omitempty"`
-	ChecksumSHA1      string `xml:",omitempty"`
-	ChecksumSHA256    string `xml:",omitempty"`
-	ChecksumType      string `xml:",omitempty"`
+	XMLName  xml.Name `xml:"CompleteMultipartUploadResult"`
+	NS       string   `xml:"xmlns,attr"`
+	Location string
+	Bucket   string
+	Key      string
+	ETag     string
+	checksums
+	ChecksumType string `xml:",omitempty"`
 }
 
 func (h *Handler) completeMultipartUpload(ctx context.Context, rq *request) error {
@@ -258,18 +233,7 @@ func (h *Handler) completeMultipartUpload(ctx context.Context, rq *request) erro
 	}
 	res := completeResult{NS: s3NS, Location: "/" + rq.bucket + "/" + rq.key, Bucket: rq.bucket, Key: rq.key, ETag: out.ETag}
 	if c := out.Checksum; c.Algorithm != "" {
-		switch c.Algorithm {
-		case "CRC32":
-			res.ChecksumCRC32 = c.Value
-		case "CRC32C":
-			res.ChecksumCRC32C = c.Value
-		case "CRC64NVME":
-			res.ChecksumCRC64NVME = c.Value
-		case "SHA1":
-			res.ChecksumSHA1 = c.Value
-		case "SHA256":
-			res.ChecksumSHA256 = c.Value
-		}
+		res.set(c.Algorithm, c.Value)
 		res.ChecksumType = c.Type
 	}
 	return writeXML(rq.w, res)
@@ -314,15 +278,11 @@ type initiator struct {
 }
 
 type partEntry struct {
-	PartNumber        int
-	LastModified      string
-	ETag              string
-	Size              int64
-	ChecksumCRC32     string `xml:",omitempty"`
-	ChecksumCRC32C    string `xml:",omitempty"`
-	ChecksumCRC64NVME string `xml:",omitempty"`
-	ChecksumSHA1      string `xml:",omitempty"`
-	ChecksumSHA256    string `xml:",omitempty"`
+	PartNumber   int
+	LastModified string
+	ETag         string
+	Size         int64
+	checksums
 }
 
 func (h *Handler) listParts(ctx context.Context, rq *request) error {
@@ -368,18 +328,7 @@ func (h *Handler) listParts(ctx context.Context, rq *request) error {
 			break
 		}
 		e := partEntry{PartNumber: p.Number, LastModified: xmlTime(p.Modified), ETag: p.ETag, Size: p.Size}
-		switch p.Checksum.Algorithm {
-		case "CRC32":
-			e.ChecksumCRC32 = p.Checksum.Value
-		case "CRC32C":
-			e.ChecksumCRC32C = p.Checksum.Value
-		case "CRC64NVME":
-			e.ChecksumCRC64NVME = p.Checksum.Value
-		case "SHA1":
-			e.ChecksumSHA1 = p.Checksum.Value
-		case "SHA256":
-			e.ChecksumSHA256 = p.Checksum.Value
-		}
+		e.set(p.Checksum.Algorithm, p.Checksum.Value)
 		out.Parts = append(out.Parts, e)
 		out.NextPartNumberMarker = p.Number
 	}

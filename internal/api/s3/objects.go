@@ -437,15 +437,12 @@ func parseCopySource(v string) (srcBucket, srcKey string, err error) {
 }
 
 type copyObjectResult struct {
-	XMLName        xml.Name `xml:"CopyObjectResult"`
-	NS             string   `xml:"xmlns,attr"`
-	ETag           string
-	LastModified   string
-	ChecksumCRC32  string `xml:",omitempty"`
-	ChecksumCRC32C string `xml:",omitempty"`
-	ChecksumSHA1   string `xml:",omitempty"`
-	ChecksumSHA256 string `xml:",omitempty"`
-	ChecksumType   string `xml:",omitempty"`
+	XMLName      xml.Name `xml:"CopyObjectResult"`
+	NS           string   `xml:"xmlns,attr"`
+	ETag         string
+	LastModified string
+	checksums
+	ChecksumType string `xml:",omitempty"`
 }
 
 func (h *Handler) copyObject(ctx context.Context, rq *request) error {
@@ -510,16 +507,7 @@ func (h *Handler) copyObject(ctx context.Context, rq *request) error {
 	}
 	res := copyObjectResult{NS: s3NS, ETag: out.ETag, LastModified: xmlTime(out.ModTime)}
 	if out.Checksum.Algorithm != "" && !strings.Contains(out.Checksum.Value, "-") {
-		switch out.Checksum.Algorithm {
-		case "CRC32":
-			res.ChecksumCRC32 = out.Checksum.Value
-		case "CRC32C":
-			res.ChecksumCRC32C = out.Checksum.Value
-		case "SHA1":
-			res.ChecksumSHA1 = out.Checksum.Value
-		case "SHA256":
-			res.ChecksumSHA256 = out.Checksum.Value
-		}
+		res.set(out.Checksum.Algorithm, out.Checksum.Value)
 		res.ChecksumType = out.Checksum.Type
 	}
 	return writeXML(rq.w, res)
