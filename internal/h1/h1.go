@@ -7,9 +7,9 @@
 //
 // net/http's Transport runs two goroutines per connection and hands every
 // request and response between them and the caller over channels: four
-// goroutine wake-ups per request, which on a small machine cost more than
-// the request itself (about 40 µs a round trip on a 2-vCPU host, measured
-// against the same loopback server). This transport has none.
+// goroutine wake-ups per request, which added about 40 µs to a loopback
+// round trip of about 110 µs on a 2-vCPU host (net/http against a raw
+// socket, same server in another process). This transport has none.
 //
 // It speaks a deliberately small part of HTTP/1.1: requests with a known
 // length or chunked bodies; responses with Content-Length, chunked
