@@ -14,7 +14,11 @@
 // real deployment's (no wake-up of another process between request and
 // reply) and so inflates the difference.
 //
-//	go run ./bench/pipeline [-n 2000] [-duration 5s] [-upstream-in-process]
+// -baseline DIR builds a second strata from another source tree (a git
+// worktree of an earlier commit) and interleaves it as a fourth path, so a
+// change is measured against its baseline in one run, under the same load.
+//
+//	go run ./bench/pipeline [-n 2000] [-duration 5s] [-upstream-in-process] [-baseline DIR]
 package main
 
 import (
@@ -50,6 +54,7 @@ func main() {
 	dur := flag.Duration("duration", 5*time.Second, "length of the throughput run")
 	inProcess := flag.Bool("upstream-in-process", false, "serve the upstream from this process rather than a process of its own")
 	serveUpstream := flag.Bool("serve-upstream", false, "internal: serve the upstream, print its URL, and wait for stdin to close")
+	baseline := flag.String("baseline", "", "a second source tree of strata (a git worktree of an earlier commit) whose build is measured interleaved with this tree's")
 	serveProxy := flag.String("serve-proxy", "", "internal: serve a bare reverse proxy to this URL, print its URL, and wait for stdin to close")
 	flag.Parse()
 	if *serveProxy != "" {
@@ -66,13 +71,13 @@ func main() {
 		up.Close()
 		return
 	}
-	if err := run(*n, *dur, *inProcess); err != nil {
+	if err := run(*n, *dur, *inProcess, *baseline); err != nil {
 		fmt.Fprintln(os.Stderr, "pipeline:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, dur time.Duration, inProcess bool) error {
+func run(n int, dur time.Duration, inProcess bool, baseline string) error {
 	ctx := context.Background()
 	upURL, _, stop, err := startUpstream(inProcess)
 	if err != nil {
@@ -89,57 +94,22 @@ func run(n int, dur time.Duration, inProcess bool) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	bin := filepath.Join(work, "strata")
-	if out, err := exec.Command("go", "build", "-o", bin, "strata/cmd/strata").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v\n%s", err, out)
-	}
-	cfgPath := filepath.Join(work, "strata.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`log: {level: warn}
-quotas: {requests_per_minute: 0, tokens_per_minute: 0}
-engines:
-  - {name: up, type: openai, url: %q, model: up, estimate_tokens: true, probe_interval: 0s, retries: 0}
-`, upURL)), 0o600)
-	cmd := exec.Command(bin, "serve", "--data-dir", filepath.Join(work, "data"), "--listen", "127.0.0.1:0", "--config", cfgPath)
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	st, err := startStrata(ctx, ".", filepath.Join(work, "new"), upURL)
+	if err != nil {
 		return err
 	}
-	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
-	sc := bufio.NewScanner(stdout)
-	endpoint := ""
-	for sc.Scan() {
-		if ep, ok := strings.CutPrefix(sc.Text(), "strata is serving on "); ok {
-			endpoint = ep
-			break
+	defer st.stop()
+	var base *strataProc
+	if baseline != "" {
+		if base, err = startStrata(ctx, baseline, filepath.Join(work, "base"), upURL); err != nil {
+			return fmt.Errorf("baseline: %w", err)
 		}
-	}
-	go io.Copy(io.Discard, stdout)
-	if endpoint == "" {
-		return fmt.Errorf("strata did not start")
-	}
-	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1"),
-		awsconfig.WithSharedCredentialsFiles([]string{filepath.Join(work, "data", "credentials")}))
-	if err != nil {
-		return err
-	}
-	creds, err := cfg.Credentials.Retrieve(ctx)
-	if err != nil {
-		return err
+		defer base.stop()
 	}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
 	directBody := []byte(`{"model":"up","prompt":"hello","max_tokens":1,"stream":true,"stream_options":{"include_usage":true}}`)
 	strataBody := []byte(`{"prompt":"hello","max_tokens":1}`)
-	sum := sha256.Sum256(strataBody)
-	// One signed request, replayed: its signature stays valid for minutes,
-	// so the client spends no CPU signing during the measurement.
-	signed := func() http.Header {
-		req, _ := http.NewRequest(http.MethodPost, endpoint+"/model/up/invoke", bytes.NewReader(strataBody))
-		req.Header.Set("Content-Type", "application/json")
-		v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "bedrock", "us-east-1", time.Now())
-		return req.Header
-	}()
 	do := func(url string, body []byte, h http.Header) (time.Duration, error) {
 		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
@@ -160,8 +130,14 @@ engines:
 	}
 	direct := func() (time.Duration, error) { return do(upURL+"/completions", directBody, nil) }
 	viaProxy := func() (time.Duration, error) { return do(proxyURL+"/completions", directBody, nil) }
-	viaStrata := func() (time.Duration, error) { return do(endpoint+"/model/up/invoke", strataBody, signed) }
+	via := func(p *strataProc) func() (time.Duration, error) {
+		return func() (time.Duration, error) { return do(p.endpoint+"/model/up/invoke", strataBody, p.signed) }
+	}
+	viaStrata := via(st)
 	paths := []func() (time.Duration, error){direct, viaProxy, viaStrata}
+	if base != nil {
+		paths = append(paths, via(base))
+	}
 	// Warm up every path.
 	for range 200 {
 		for _, p := range paths {
@@ -181,10 +157,14 @@ engines:
 		var wg sync.WaitGroup
 		var failed atomic.Value
 		per := n / c
-		cpu0 := [2]time.Duration{cpuTime(cmd.Process.Pid), cpuTime(proxyPID)}
+		cpu0 := [2]time.Duration{cpuTime(st.pid), cpuTime(proxyPID)}
+		var cpuBase time.Duration
+		if base != nil {
+			cpuBase = cpuTime(base.pid)
+		}
 		for range c {
 			wg.Go(func() {
-				var got [3]time.Duration
+				got := make([]time.Duration, len(paths))
 				for i := range per {
 					// Rotate the order, so no path always runs first.
 					for k := range paths {
@@ -215,13 +195,24 @@ engines:
 			ms2(mp-md), ms2(mp), ms2(ms-mp))
 		reqs := time.Duration(len(lat[0]))
 		fmt.Printf("                  CPU per request: strata %.1f µs, bare proxy %.1f µs (all threads, from /proc)\n",
-			float64((cpuTime(cmd.Process.Pid)-cpu0[0])/reqs)/1e3, float64((cpuTime(proxyPID)-cpu0[1])/reqs)/1e3)
+			float64((cpuTime(st.pid)-cpu0[0])/reqs)/1e3, float64((cpuTime(proxyPID)-cpu0[1])/reqs)/1e3)
+		if base != nil {
+			mb := median(lat[3])
+			fmt.Printf("                  baseline strata (%s) adds %6.3f ms (median %.3f ms); this tree adds %6.3f ms more than it, CPU per request %.1f µs\n",
+				baseline, ms2(mb-md), ms2(mb), ms2(ms-mb), float64((cpuTime(base.pid)-cpuBase)/reqs)/1e3)
+		}
 	}
 	for _, c := range []int{32} {
 		for _, side := range []struct {
 			name string
 			fn   func() (time.Duration, error)
-		}{{"direct upstream", direct}, {"via strata", viaStrata}} {
+		}{{"direct upstream", direct}, {"via strata", viaStrata}, {"via the baseline strata", nil}} {
+			if side.fn == nil {
+				if base == nil {
+					continue
+				}
+				side.fn = via(base)
+			}
 			var count atomic.Int64
 			deadline := time.Now().Add(dur)
 			var wg sync.WaitGroup
@@ -239,6 +230,76 @@ engines:
 		}
 	}
 	return nil
+}
+
+// strataProc is a running strata, built from one source tree.
+type strataProc struct {
+	endpoint string
+	pid      int
+	signed   http.Header // the headers of one signed InvokeModel, replayed
+	stop     func()
+}
+
+// startStrata builds strata from the source tree at dir, starts it with its
+// data under work and the upstream as its engine, and signs one request.
+func startStrata(ctx context.Context, dir, work, upURL string) (*strataProc, error) {
+	if err := os.MkdirAll(work, 0o700); err != nil {
+		return nil, err
+	}
+	bin := filepath.Join(work, "strata")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/strata")
+	build.Dir = dir
+	if dir == "." {
+		build.Args[len(build.Args)-1] = "strata/cmd/strata"
+	}
+	if out, err := build.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("build: %v\n%s", err, out)
+	}
+	cfgPath := filepath.Join(work, "strata.yaml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`log: {level: warn}
+quotas: {requests_per_minute: 0, tokens_per_minute: 0}
+engines:
+  - {name: up, type: openai, url: %q, model: up, estimate_tokens: true, probe_interval: 0s, retries: 0}
+`, upURL)), 0o600)
+	cmd := exec.Command(bin, "serve", "--data-dir", filepath.Join(work, "data"), "--listen", "127.0.0.1:0", "--config", cfgPath)
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	stop := func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }
+	sc := bufio.NewScanner(stdout)
+	endpoint := ""
+	for sc.Scan() {
+		if ep, ok := strings.CutPrefix(sc.Text(), "strata is serving on "); ok {
+			endpoint = ep
+			break
+		}
+	}
+	go io.Copy(io.Discard, stdout)
+	if endpoint == "" {
+		stop()
+		return nil, fmt.Errorf("strata did not start")
+	}
+	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRegion("us-east-1"),
+		awsconfig.WithSharedCredentialsFiles([]string{filepath.Join(work, "data", "credentials")}))
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	creds, err := cfg.Credentials.Retrieve(ctx)
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	body := []byte(`{"prompt":"hello","max_tokens":1}`)
+	sum := sha256.Sum256(body)
+	// Its signature stays valid for minutes, so the client spends no CPU
+	// signing during the measurement.
+	req, _ := http.NewRequest(http.MethodPost, endpoint+"/model/up/invoke", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	v4.NewSigner().SignHTTP(ctx, creds, req, hex.EncodeToString(sum[:]), "bedrock", "us-east-1", time.Now())
+	return &strataProc{endpoint: endpoint, pid: cmd.Process.Pid, signed: req.Header, stop: stop}, nil
 }
 
 // startUpstream starts the loopback upstream, in this process or in a

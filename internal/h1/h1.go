@@ -1,4 +1,7 @@
-// Package h1 is an HTTP/1.1 client transport (an http.RoundTripper) for
+// Package h1 speaks HTTP/1.1 without net/http's goroutine hand-offs: a
+// client transport, here, and a server (Server, in server.go).
+//
+// Transport is an http.RoundTripper for
 // plain-HTTP upstreams on a trusted network: model servers on loopback or
 // in the same cluster. It does all of a request's work in the calling
 // goroutine: it writes the request, reads the response head and, through

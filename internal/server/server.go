@@ -1,6 +1,10 @@
 // Package server runs strata's HTTP listener: HTTP/1.1 and unencrypted
 // HTTP/2 (h2c) on one port, optional TLS, request ids, access logs, panic
 // recovery and graceful shutdown.
+//
+// Plain-text HTTP/1.1 is served by h1.Server, which runs each request in its
+// connection's goroutine; connections opening with the HTTP/2 preface go on
+// to net/http's server, and with TLS net/http's server serves everything.
 package server
 
 import (
@@ -16,6 +20,7 @@ import (
 	"time"
 
 	"strata/internal/audit"
+	"strata/internal/h1"
 )
 
 // Options configures Serve.
@@ -33,24 +38,34 @@ func Serve(ctx context.Context, ln net.Listener, o Options) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	const readHeader, idle = 30 * time.Second, 120 * time.Second
+	handler := withRequestID(recoverer(log, o.Handler))
 	srv := &http.Server{
-		Handler:           withRequestID(recoverer(log, o.Handler)),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		Handler:           handler,
+		ReadHeaderTimeout: readHeader,
+		IdleTimeout:       idle,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		Protocols:         new(http.Protocols),
 	}
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(true)
 	srv.Protocols.SetUnencryptedHTTP2(true) // the JS SDK's runtime client speaks h2c
+	// What serves the listener: net/http's server with TLS, h1's without
+	// (handing h2c connections on to net/http's).
+	var serve func() error
+	var shutdown func(context.Context) error
+	var closeAll func() error
+	if o.TLSCert != "" || o.TLSKey != "" {
+		serve = func() error { return srv.ServeTLS(ln, o.TLSCert, o.TLSKey) }
+		shutdown, closeAll = srv.Shutdown, srv.Close
+	} else {
+		hs := &h1.Server{Handler: handler, HTTP2: srv, ReadHeaderTimeout: readHeader, IdleTimeout: idle, Logger: log}
+		serve = func() error { return hs.Serve(ln) }
+		shutdown, closeAll = hs.Shutdown, hs.Close
+	}
 	errc := make(chan error, 1)
 	go func() {
-		var err error
-		if o.TLSCert != "" || o.TLSKey != "" {
-			err = srv.ServeTLS(ln, o.TLSCert, o.TLSKey)
-		} else {
-			err = srv.Serve(ln)
-		}
+		err := serve()
 		if errors.Is(err, http.ErrServerClosed) {
 			err = nil
 		}
@@ -67,8 +82,8 @@ func Serve(ctx context.Context, ln net.Listener, o Options) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		srv.Close()
+	if err := shutdown(sctx); err != nil {
+		closeAll()
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	return <-errc
