@@ -298,10 +298,15 @@ func writeFileAtomic(tmpDir, path string, data []byte) error {
 	return nil
 }
 
-// newID returns a random 32-digit hex id.
-func newID() string {
+// newID returns a 32-digit hex id: t in Unix milliseconds (12 digits), so
+// that ids sort by creation time, then 20 random digits.
+func newID(t time.Time) string {
 	b := make([]byte, 16)
-	rand.Read(b)
+	rand.Read(b[6:])
+	ms := uint64(t.UnixMilli())
+	for i := 5; i >= 0; i-- {
+		b[i], ms = byte(ms), ms>>8
+	}
 	return hex.EncodeToString(b)
 }
 

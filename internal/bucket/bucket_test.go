@@ -182,6 +182,11 @@ func TestList(t *testing.T) {
 				if !res.Truncated {
 					break
 				}
+				// A ListObjects (v1) client has only the marker string:
+				// whether it is a common prefix must follow from it.
+				if IsCommonPrefix(res.Last, q.Prefix, q.Delimiter) != res.LastPrefix {
+					t.Fatalf("page ends at %q (prefix %v): IsCommonPrefix disagrees", res.Last, res.LastPrefix)
+				}
 				q.After, q.AfterPrefix = res.Last, res.LastPrefix
 			}
 			if !slices.Equal(got, tc.want) {

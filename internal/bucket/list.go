@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// ListQuery selects the keys of one ListObjectsV2 page.
+// ListQuery selects the keys of one ListObjects or ListObjectsV2 page.
 type ListQuery struct {
 	Prefix    string
 	Delimiter string
@@ -37,44 +37,81 @@ var (
 	errFolderDone = errors.New("folder done")
 )
 
+// IsCommonPrefix reports whether s is a common prefix of a listing with
+// prefix and delimiter: the prefix, then text up to and including the
+// first delimiter after it. A marker that is one (ListObjects' NextMarker,
+// ListMultipartUploads' NextKeyMarker) continues after every key under it.
+func IsCommonPrefix(s, prefix, delimiter string) bool {
+	rest, ok := strings.CutPrefix(s, prefix)
+	if !ok || delimiter == "" {
+		return false
+	}
+	i := strings.Index(rest, delimiter)
+	return i >= 0 && i == len(rest)-len(delimiter)
+}
+
+// pager builds one listing page from keys offered in order: keys under
+// the prefix that hold the delimiter after it roll up into common
+// prefixes, and keys and prefixes together count against max. Both
+// object and multipart upload listings page with it.
+type pager struct {
+	prefix, delimiter string
+	max               int
+
+	n          int
+	prefixes   []string
+	truncated  bool
+	last       string // the last key or common prefix taken
+	lastPrefix bool   // last is a common prefix
+}
+
+// offer takes the next key in order. It reports whether the key is listed
+// as itself (the caller adds its entry); a key outside the prefix or
+// rolled into a common prefix is not. Once the page is full it returns
+// errPageFull, and the page is truncated.
+func (p *pager) offer(key string) (bool, error) {
+	if !strings.HasPrefix(key, p.prefix) {
+		return false, nil
+	}
+	cp := ""
+	if p.delimiter != "" {
+		if i := strings.Index(key[len(p.prefix):], p.delimiter); i >= 0 {
+			cp = key[:len(p.prefix)+i+len(p.delimiter)]
+			if p.lastPrefix && p.last == cp {
+				return false, nil
+			}
+		}
+	}
+	if p.n == p.max {
+		p.truncated = true
+		return false, errPageFull
+	}
+	p.n++
+	if cp != "" {
+		p.prefixes = append(p.prefixes, cp)
+		p.last, p.lastPrefix = cp, true
+		return false, nil
+	}
+	p.last, p.lastPrefix = key, false
+	return true, nil
+}
+
 // List returns one page of bucket's keys, in UTF-8 byte order.
 func (s *Store) List(bucket string, q ListQuery) (ListResult, error) {
 	if _, err := s.Bucket(bucket); err != nil {
 		return ListResult{}, err
 	}
 	var res ListResult
-	n := 0
+	pg := &pager{prefix: q.Prefix, delimiter: q.Delimiter, max: q.Max}
 	emit := func(key string, fi os.FileInfo) error {
-		if !strings.HasPrefix(key, q.Prefix) {
-			return nil
-		}
 		if q.After != "" && (key <= q.After || q.AfterPrefix && strings.HasPrefix(key, q.After)) {
 			return nil
 		}
-		if q.Delimiter != "" {
-			if i := strings.Index(key[len(q.Prefix):], q.Delimiter); i >= 0 {
-				cp := key[:len(q.Prefix)+i+len(q.Delimiter)]
-				if res.LastPrefix && res.Last == cp {
-					return nil
-				}
-				if n == q.Max {
-					res.Truncated = true
-					return errPageFull
-				}
-				res.Prefixes = append(res.Prefixes, cp)
-				res.Last, res.LastPrefix = cp, true
-				n++
-				return nil
-			}
+		own, err := pg.offer(key)
+		if own {
+			res.Objects = append(res.Objects, s.info(bucket, key, fi))
 		}
-		if n == q.Max {
-			res.Truncated = true
-			return errPageFull
-		}
-		res.Objects = append(res.Objects, s.info(bucket, key, fi))
-		res.Last, res.LastPrefix = key, false
-		n++
-		return nil
+		return err
 	}
 	// Start in the deepest folder the prefix names entirely.
 	start := ""
@@ -84,17 +121,18 @@ func (s *Store) List(bucket string, q ListQuery) (ListResult, error) {
 			return res, nil // no file path has this prefix
 		}
 	}
-	err := s.walk(filepath.Join(s.bucketDir(bucket), filepath.FromSlash(start)), start, q, &res, emit, false)
+	err := s.walk(filepath.Join(s.bucketDir(bucket), filepath.FromSlash(start)), start, q, pg, emit, false)
 	if err != nil && !errors.Is(err, errPageFull) {
 		return ListResult{}, fmt.Errorf("listing %s: %w", bucket, err)
 	}
+	res.Prefixes, res.Truncated, res.Last, res.LastPrefix = pg.prefixes, pg.truncated, pg.last, pg.lastPrefix
 	return res, nil
 }
 
 // walk visits the regular files under dir (whose keys start with
 // keyPrefix) in key order. A folder sorts as its name plus "/", which is
 // where its keys sort among its siblings.
-func (s *Store) walk(dir, keyPrefix string, q ListQuery, res *ListResult, emit func(string, os.FileInfo) error, rolled bool) error {
+func (s *Store) walk(dir, keyPrefix string, q ListQuery, pg *pager, emit func(string, os.FileInfo) error, rolled bool) error {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || keyPrefix != "" {
@@ -148,18 +186,18 @@ func (s *Store) walk(dir, keyPrefix string, q ListQuery, res *ListResult, emit f
 			// Every key in the folder rolls up into one common prefix:
 			// one file that counts is enough.
 			rollup = true
-			before := len(res.Prefixes)
+			before := len(pg.prefixes)
 			sub = func(k string, fi os.FileInfo) error {
 				if err := emit(k, fi); err != nil {
 					return err
 				}
-				if len(res.Prefixes) > before || res.LastPrefix && strings.HasPrefix(k, res.Last) {
+				if len(pg.prefixes) > before || pg.lastPrefix && strings.HasPrefix(k, pg.last) {
 					return errFolderDone
 				}
 				return nil
 			}
 		}
-		if err := s.walk(filepath.Join(dir, strings.TrimSuffix(e.name, "/")), key, q, res, sub, rolled || rollup); err != nil && !(rollup && errors.Is(err, errFolderDone)) {
+		if err := s.walk(filepath.Join(dir, strings.TrimSuffix(e.name, "/")), key, q, pg, sub, rolled || rollup); err != nil && !(rollup && errors.Is(err, errFolderDone)) {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package bucket
 
 import (
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -71,7 +72,8 @@ func (s *Store) CreateUpload(u Upload) (Upload, error) {
 	if err := CheckKey(u.Key); err != nil {
 		return Upload{}, err
 	}
-	u.ID, u.Initiated = newID(), time.Now().UTC().Truncate(time.Millisecond)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	u.ID, u.Initiated = newID(now), now
 	dir := s.uploadDir(u.ID)
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return Upload{}, fmt.Errorf("creating upload: %w", err)
@@ -89,13 +91,9 @@ func (s *Store) Upload(bucket, key, id string) (Upload, error) {
 	if !validUploadID(id) {
 		return Upload{}, ErrNoSuchUpload
 	}
-	data, err := os.ReadFile(filepath.Join(s.uploadDir(id), "upload.json"))
+	u, err := s.readUpload(id)
 	if err != nil {
-		return Upload{}, ErrNoSuchUpload
-	}
-	var u Upload
-	if err := json.Unmarshal(data, &u); err != nil {
-		return Upload{}, fmt.Errorf("reading upload %s: %w", id, err)
+		return Upload{}, err
 	}
 	if u.Bucket != bucket || u.Key != key {
 		return Upload{}, ErrNoSuchUpload
@@ -104,6 +102,89 @@ func (s *Store) Upload(bucket, key, id string) (Upload, error) {
 		return Upload{}, err
 	}
 	return u, nil
+}
+
+// readUpload reads the record of upload id.
+func (s *Store) readUpload(id string) (Upload, error) {
+	data, err := os.ReadFile(filepath.Join(s.uploadDir(id), "upload.json"))
+	if err != nil {
+		return Upload{}, ErrNoSuchUpload
+	}
+	var u Upload
+	if err := json.Unmarshal(data, &u); err != nil {
+		return Upload{}, fmt.Errorf("reading upload %s: %w", id, err)
+	}
+	return u, nil
+}
+
+// UploadQuery selects one page of a bucket's multipart uploads.
+type UploadQuery struct {
+	Prefix    string
+	Delimiter string
+	// KeyMarker and UploadIDMarker continue a listing after the uploads of
+	// keys up to KeyMarker, except those of KeyMarker itself whose ID comes
+	// after UploadIDMarker (when one is given). A KeyMarker that is a
+	// common prefix skips every key under it too.
+	KeyMarker      string
+	UploadIDMarker string
+	Max            int // > 0
+}
+
+// UploadList is one page of uploads, by key and then by ID (IDs sort by
+// creation time), and common prefixes; together at most Max of them.
+type UploadList struct {
+	Uploads   []Upload
+	Prefixes  []string
+	Truncated bool
+	// NextKeyMarker and NextUploadIDMarker are where the page ends: the
+	// last upload's key and ID, or the last common prefix and "".
+	NextKeyMarker, NextUploadIDMarker string
+}
+
+// ListUploads returns one page of the multipart uploads in progress into
+// bucket.
+func (s *Store) ListUploads(bucket string, q UploadQuery) (UploadList, error) {
+	if _, err := s.Bucket(bucket); err != nil {
+		return UploadList{}, err
+	}
+	ents, err := os.ReadDir(filepath.Join(s.state, "uploads"))
+	if err != nil {
+		return UploadList{}, fmt.Errorf("listing uploads: %w", err)
+	}
+	var all []Upload
+	for _, e := range ents {
+		if !validUploadID(e.Name()) {
+			continue
+		}
+		u, err := s.readUpload(e.Name())
+		if err != nil || u.Bucket != bucket || u.ID != e.Name() || !strings.HasPrefix(u.Key, q.Prefix) {
+			continue // ended meanwhile, or not a record of this bucket
+		}
+		all = append(all, u)
+	}
+	slices.SortFunc(all, func(a, b Upload) int { return cmp.Or(strings.Compare(a.Key, b.Key), strings.Compare(a.ID, b.ID)) })
+	var out UploadList
+	pg := &pager{prefix: q.Prefix, delimiter: q.Delimiter, max: q.Max}
+	markerIsPrefix := IsCommonPrefix(q.KeyMarker, q.Prefix, q.Delimiter)
+	for _, u := range all {
+		if q.KeyMarker != "" && (u.Key < q.KeyMarker || markerIsPrefix && strings.HasPrefix(u.Key, q.KeyMarker) ||
+			u.Key == q.KeyMarker && (q.UploadIDMarker == "" || u.ID <= q.UploadIDMarker)) {
+			continue
+		}
+		own, err := pg.offer(u.Key)
+		if err != nil {
+			break // page full
+		}
+		if own {
+			out.Uploads = append(out.Uploads, u)
+			out.NextUploadIDMarker = u.ID
+		}
+	}
+	out.Prefixes, out.Truncated, out.NextKeyMarker = pg.prefixes, pg.truncated, pg.last
+	if pg.lastPrefix {
+		out.NextUploadIDMarker = ""
+	}
+	return out, nil
 }
 
 // PutPart moves a staged part into upload u as part p.Number, replacing
@@ -220,12 +301,7 @@ func (s *Store) AbortUpload(u Upload) error {
 func (s *Store) abortUploadsOf(bucket string) {
 	ents, _ := os.ReadDir(filepath.Join(s.state, "uploads"))
 	for _, e := range ents {
-		data, err := os.ReadFile(filepath.Join(s.uploadDir(e.Name()), "upload.json"))
-		if err != nil {
-			continue
-		}
-		var u Upload
-		if json.Unmarshal(data, &u) == nil && u.Bucket == bucket {
+		if u, err := s.readUpload(e.Name()); err == nil && u.Bucket == bucket {
 			s.AbortUpload(u)
 		}
 	}

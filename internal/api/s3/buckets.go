@@ -131,14 +131,18 @@ func (h *Handler) getBucketLocation(ctx context.Context, rq *request) error {
 	return writeXML(rq.w, locationConstraint{NS: s3NS, Value: v})
 }
 
+// listBucketResult is ListObjects' and ListObjectsV2's result; the
+// elements of one version only are nil or empty in the other's.
 type listBucketResult struct {
 	XMLName               xml.Name `xml:"ListBucketResult"`
 	NS                    string   `xml:"xmlns,attr"`
 	Name                  string
 	Prefix                string
-	Delimiter             string `xml:",omitempty"`
+	Marker                *string `xml:",omitempty"` // version 1
+	NextMarker            string  `xml:",omitempty"` // version 1
+	Delimiter             string  `xml:",omitempty"`
 	MaxKeys               int
-	KeyCount              int
+	KeyCount              *int `xml:",omitempty"` // version 2
 	IsTruncated           bool
 	ContinuationToken     string         `xml:",omitempty"`
 	NextContinuationToken string         `xml:",omitempty"`
@@ -161,29 +165,61 @@ type objectEntry struct {
 
 type commonPrefix struct{ Prefix string }
 
-// listParams are ListObjectsV2's query parameters, checked.
+// listParams are ListObjects' or ListObjectsV2's query parameters, checked.
 type listParams struct {
-	prefix, delimiter, token, startAfter, encoding string
-	maxKeys                                        int
-	fetchOwner                                     bool
-	after                                          string
-	afterPrefix                                    bool
+	v1                                                     bool
+	prefix, delimiter, marker, token, startAfter, encoding string
+	enc                                                    func(string) string // the encoding's encoder
+	maxKeys                                                int
+	fetchOwner                                             bool
+	after                                                  string
+	afterPrefix                                            bool
 }
 
-// parseListParams reads ListObjectsV2's query.
-func parseListParams(q url.Values) (listParams, error) {
-	p := listParams{prefix: q.Get("prefix"), delimiter: q.Get("delimiter"), token: q.Get("continuation-token"),
-		startAfter: q.Get("start-after"), encoding: q.Get("encoding-type"), maxKeys: 1000, fetchOwner: q.Get("fetch-owner") == "true"}
-	if v := q.Get("max-keys"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return p, errInvalidArgument("max-keys must be a non-negative integer.")
-		}
-		p.maxKeys = min(n, 1000)
+// pageSize reads a max-keys, max-uploads or max-parts parameter: 1000 if
+// absent, at most 1000.
+func pageSize(q url.Values, name string) (int, error) {
+	v := q.Get(name)
+	if v == "" {
+		return 1000, nil
 	}
-	if p.encoding != "" && p.encoding != "url" {
-		return p, errInvalidArgument("Invalid Encoding Method specified in Request")
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, errInvalidArgument("Argument " + name + " must be an integer between 0 and 2147483647")
 	}
+	return min(n, 1000), nil
+}
+
+// keyEncoding reads encoding-type: "" or "url", and the function that
+// encodes keys and prefixes in the result for it.
+func keyEncoding(q url.Values) (string, func(string) string, error) {
+	switch v := q.Get("encoding-type"); v {
+	case "":
+		return "", func(s string) string { return s }, nil
+	case "url":
+		return v, func(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }, nil
+	}
+	return "", nil, errInvalidArgument("Invalid Encoding Method specified in Request")
+}
+
+// parseListParams reads ListObjects' query (v1) or ListObjectsV2's.
+func parseListParams(q url.Values, v1 bool) (listParams, error) {
+	p := listParams{v1: v1, prefix: q.Get("prefix"), delimiter: q.Get("delimiter")}
+	var err error
+	if p.maxKeys, err = pageSize(q, "max-keys"); err != nil {
+		return p, err
+	}
+	if p.encoding, p.enc, err = keyEncoding(q); err != nil {
+		return p, err
+	}
+	if v1 {
+		// A marker that is a common prefix (a NextMarker) continues after
+		// every key under it. Version 1 always names the owner.
+		p.marker, p.fetchOwner = q.Get("marker"), true
+		p.after, p.afterPrefix = p.marker, bucket.IsCommonPrefix(p.marker, p.prefix, p.delimiter)
+		return p, nil
+	}
+	p.token, p.startAfter, p.fetchOwner = q.Get("continuation-token"), q.Get("start-after"), q.Get("fetch-owner") == "true"
 	if p.token != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(p.token)
 		if err != nil || len(raw) == 0 || raw[0] != 'k' && raw[0] != 'p' {
@@ -205,8 +241,18 @@ func continuationToken(last string, isPrefix bool) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(kind + last))
 }
 
+func (h *Handler) listObjectsV1(ctx context.Context, rq *request) error {
+	return h.listObjects(ctx, rq, true)
+}
+
 func (h *Handler) listObjectsV2(ctx context.Context, rq *request) error {
-	p, err := parseListParams(rq.q)
+	return h.listObjects(ctx, rq, false)
+}
+
+// listObjects serves ListObjects (v1) and ListObjectsV2: one listing, with
+// markers or continuation tokens.
+func (h *Handler) listObjects(ctx context.Context, rq *request, v1 bool) error {
+	p, err := parseListParams(rq.q, v1)
 	if err != nil {
 		return err
 	}
@@ -221,12 +267,16 @@ func (h *Handler) listObjectsV2(ctx context.Context, rq *request) error {
 	if err != nil {
 		return err
 	}
-	enc := func(s string) string { return s }
-	if p.encoding == "url" {
-		enc = func(s string) string { return strings.ReplaceAll(url.QueryEscape(s), "+", "%20") }
-	}
+	enc := p.enc
 	out := listBucketResult{NS: s3NS, Name: rq.bucket, Prefix: enc(p.prefix), Delimiter: enc(p.delimiter), MaxKeys: p.maxKeys,
-		ContinuationToken: p.token, StartAfter: enc(p.startAfter), EncodingType: p.encoding}
+		EncodingType: p.encoding}
+	keyCount := 0
+	if v1 {
+		marker := enc(p.marker)
+		out.Marker = &marker
+	} else {
+		out.ContinuationToken, out.StartAfter, out.KeyCount = p.token, enc(p.startAfter), &keyCount
+	}
 	if p.maxKeys > 0 {
 		res, err := h.store.List(rq.bucket, bucket.ListQuery{Prefix: p.prefix, Delimiter: p.delimiter, After: p.after, AfterPrefix: p.afterPrefix, Max: p.maxKeys})
 		if err != nil {
@@ -243,10 +293,16 @@ func (h *Handler) listObjectsV2(ctx context.Context, rq *request) error {
 		for _, cp := range res.Prefixes {
 			out.CommonPrefixes = append(out.CommonPrefixes, commonPrefix{Prefix: enc(cp)})
 		}
-		out.KeyCount = len(res.Objects) + len(res.Prefixes)
+		keyCount = len(res.Objects) + len(res.Prefixes)
 		if res.Truncated {
 			out.IsTruncated = true
-			out.NextContinuationToken = continuationToken(res.Last, res.LastPrefix)
+			switch {
+			case !v1:
+				out.NextContinuationToken = continuationToken(res.Last, res.LastPrefix)
+			case p.delimiter != "":
+				// As S3: without a delimiter the last key is the next marker.
+				out.NextMarker = enc(res.Last)
+			}
 		}
 	}
 	return writeXML(rq.w, out)

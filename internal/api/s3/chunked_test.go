@@ -106,13 +106,7 @@ func (f *fixture) streamingPut(t *testing.T, key, mode string, decoded int, hdr 
 	body := encode(auth.SigningKey(f.adminSK, a.Date, a.Region, "s3"), amzDate, a.Scope(), a.Signature)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	r.ContentLength = int64(len(body))
-	resp, err := f.srv.Client().Do(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(out)
+	return f.do(t, r)
 }
 
 // TestSignedChunks sends the signed aws-chunked forms (as Java and

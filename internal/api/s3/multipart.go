@@ -8,7 +8,9 @@ import (
 	"encoding/xml"
 	"errors"
 	"hash"
+	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -78,10 +80,19 @@ func (h *Handler) upload(rq *request) (bucket.Upload, error) {
 	return u, err
 }
 
-func (h *Handler) uploadPart(ctx context.Context, rq *request) error {
-	n, err := strconv.Atoi(rq.q.Get("partNumber"))
+// partNumber reads UploadPart's and UploadPartCopy's partNumber.
+func partNumber(q url.Values) (int, error) {
+	n, err := strconv.Atoi(q.Get("partNumber"))
 	if err != nil || n < 1 || n > maxPartNumber {
-		return errInvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
+		return 0, errInvalidArgument("Part number must be an integer between 1 and 10000, inclusive")
+	}
+	return n, nil
+}
+
+func (h *Handler) uploadPart(ctx context.Context, rq *request) error {
+	n, err := partNumber(rq.q)
+	if err != nil {
+		return err
 	}
 	if err := h.authorize(ctx, rq, "s3:PutObject", rq.bucket, rq.key, nil); err != nil {
 		return err
@@ -107,6 +118,66 @@ func (h *Handler) uploadPart(ctx context.Context, rq *request) error {
 	}
 	rq.w.WriteHeader(http.StatusOK)
 	return nil
+}
+
+type copyPartResult struct {
+	XMLName      xml.Name `xml:"CopyPartResult"`
+	NS           string   `xml:"xmlns,attr"`
+	ETag         string
+	LastModified string
+	checksums
+}
+
+// uploadPartCopy copies a source object, or the byte range
+// x-amz-copy-source-range names, into a part. The source is authorized,
+// opened and checked as CopyObject's; the part is staged and renamed in
+// like an uploaded one, with the upload's checksum algorithm computed.
+func (h *Handler) uploadPartCopy(ctx context.Context, rq *request) error {
+	n, err := partNumber(rq.q)
+	if err != nil {
+		return err
+	}
+	srcBucket, srcKey, err := h.copySource(ctx, rq)
+	if err != nil {
+		return err
+	}
+	u, err := h.upload(rq)
+	if err != nil {
+		return err
+	}
+	f, info, err := h.openCopySource(rq, srcBucket, srcKey)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	start, length := int64(0), info.Size
+	if v := rq.r.Header.Get("X-Amz-Copy-Source-Range"); v != "" {
+		if start, length, err = parseCopyRange(v, info.Size); err != nil {
+			return err
+		}
+	}
+	if length > maxObjectSize {
+		return errCopyTooLarge
+	}
+	alg := u.Checksum.Algorithm
+	st, etag, sum, err := h.stageCopy(io.NewSectionReader(f, start, length), length, alg)
+	if err != nil {
+		return err
+	}
+	part := bucket.Part{Number: n, ETag: etag}
+	if alg != "" {
+		part.Checksum = bucket.Checksum{Algorithm: alg, Value: sum, Type: "FULL_OBJECT"}
+	}
+	p, err := h.store.PutPart(u, st, part)
+	if errors.Is(err, bucket.ErrNoSuchUpload) {
+		return errNoSuchUpload(u.ID)
+	}
+	if err != nil {
+		return err
+	}
+	res := copyPartResult{NS: s3NS, ETag: p.ETag, LastModified: xmlTime(p.Modified)}
+	res.set(p.Checksum.Algorithm, p.Checksum.Value)
+	return writeXML(rq.w, res)
 }
 
 // completeRequest is CompleteMultipartUpload's body.
@@ -289,14 +360,11 @@ func (h *Handler) listParts(ctx context.Context, rq *request) error {
 	if err := h.authorize(ctx, rq, "s3:ListMultipartUploadParts", rq.bucket, rq.key, nil); err != nil {
 		return err
 	}
-	maxParts, marker := 1000, 0
-	if v := rq.q.Get("max-parts"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return errInvalidArgument("max-parts must be a non-negative integer.")
-		}
-		maxParts = min(n, 1000)
+	maxParts, err := pageSize(rq.q, "max-parts")
+	if err != nil {
+		return err
 	}
+	marker := 0
 	if v := rq.q.Get("part-number-marker"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 {
@@ -332,5 +400,72 @@ func (h *Handler) listParts(ctx context.Context, rq *request) error {
 		out.Parts = append(out.Parts, e)
 		out.NextPartNumberMarker = p.Number
 	}
+	return writeXML(rq.w, out)
+}
+
+type listUploadsResult struct {
+	XMLName            xml.Name `xml:"ListMultipartUploadsResult"`
+	NS                 string   `xml:"xmlns,attr"`
+	Bucket             string
+	KeyMarker          string
+	UploadIDMarker     string `xml:"UploadIdMarker"`
+	NextKeyMarker      string
+	NextUploadIDMarker string `xml:"NextUploadIdMarker"`
+	Delimiter          string `xml:",omitempty"`
+	Prefix             string
+	MaxUploads         int
+	IsTruncated        bool
+	Uploads            []uploadEntry  `xml:"Upload"`
+	CommonPrefixes     []commonPrefix `xml:"CommonPrefixes"`
+	EncodingType       string         `xml:",omitempty"`
+}
+
+type uploadEntry struct {
+	Key               string
+	UploadID          string `xml:"UploadId"`
+	Initiator         initiator
+	Owner             owner
+	StorageClass      string
+	Initiated         string
+	ChecksumAlgorithm string `xml:",omitempty"`
+	ChecksumType      string `xml:",omitempty"`
+}
+
+func (h *Handler) listMultipartUploads(ctx context.Context, rq *request) error {
+	q := bucket.UploadQuery{Prefix: rq.q.Get("prefix"), Delimiter: rq.q.Get("delimiter"),
+		KeyMarker: rq.q.Get("key-marker"), UploadIDMarker: rq.q.Get("upload-id-marker")}
+	var err error
+	if q.Max, err = pageSize(rq.q, "max-uploads"); err != nil {
+		return err
+	}
+	encoding, enc, err := keyEncoding(rq.q)
+	if err != nil {
+		return err
+	}
+	if err := h.authorize(ctx, rq, "s3:ListBucketMultipartUploads", rq.bucket, "", nil); err != nil {
+		return err
+	}
+	bk, err := h.store.Bucket(rq.bucket)
+	if err != nil {
+		return err
+	}
+	out := listUploadsResult{NS: s3NS, Bucket: rq.bucket, KeyMarker: enc(q.KeyMarker), UploadIDMarker: q.UploadIDMarker,
+		Delimiter: enc(q.Delimiter), Prefix: enc(q.Prefix), MaxUploads: q.Max, EncodingType: encoding}
+	if q.Max == 0 {
+		return writeXML(rq.w, out)
+	}
+	res, err := h.store.ListUploads(rq.bucket, q)
+	if err != nil {
+		return err
+	}
+	for _, u := range res.Uploads {
+		out.Uploads = append(out.Uploads, uploadEntry{Key: enc(u.Key), UploadID: u.ID, Initiator: initiator{ID: u.Initiator, DisplayName: u.Initiator},
+			Owner: owner{ID: bk.Owner}, StorageClass: "STANDARD", Initiated: xmlTime(u.Initiated),
+			ChecksumAlgorithm: u.Checksum.Algorithm, ChecksumType: u.Checksum.Type})
+	}
+	for _, cp := range res.Prefixes {
+		out.CommonPrefixes = append(out.CommonPrefixes, commonPrefix{Prefix: enc(cp)})
+	}
+	out.IsTruncated, out.NextKeyMarker, out.NextUploadIDMarker = res.Truncated, enc(res.NextKeyMarker), res.NextUploadIDMarker
 	return writeXML(rq.w, out)
 }

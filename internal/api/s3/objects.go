@@ -3,12 +3,16 @@ package s3
 import (
 	"context"
 	"crypto/md5"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
+	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -289,15 +293,8 @@ func parseRange(h string, size int64) (start, end int64, ok, satisfiable bool) {
 	if !found {
 		return 0, 0, false, false
 	}
-	num := func(s string) (int64, bool) {
-		if s == "" || len(s) > 19 || strings.Trim(s, "0123456789") != "" {
-			return 0, false
-		}
-		n, err := strconv.ParseInt(s, 10, 64)
-		return n, err == nil
-	}
 	if a == "" {
-		n, okN := num(b)
+		n, okN := decimal(b)
 		if !okN {
 			return 0, 0, false, false
 		}
@@ -306,13 +303,13 @@ func parseRange(h string, size int64) (start, end int64, ok, satisfiable bool) {
 		}
 		return max(size-n, 0), size - 1, true, true
 	}
-	start, okA := num(a)
+	start, okA := decimal(a)
 	if !okA {
 		return 0, 0, false, false
 	}
 	end = size - 1
 	if b != "" {
-		e, okB := num(b)
+		e, okB := decimal(b)
 		if !okB || e < start {
 			return 0, 0, false, false
 		}
@@ -322,6 +319,36 @@ func parseRange(h string, size int64) (start, end int64, ok, satisfiable bool) {
 		return 0, 0, true, false
 	}
 	return start, end, true, true
+}
+
+// decimal parses an unsigned decimal that fits an int64: digits only, no
+// sign or space.
+func decimal(s string) (int64, bool) {
+	if s == "" || len(s) > 19 || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// parseCopyRange parses x-amz-copy-source-range against a copy source of
+// size bytes. S3 accepts only "bytes=first-last", both zero-based offsets
+// and inclusive: any other form is InvalidArgument (unlike GetObject's
+// Range, which ignores what it cannot parse), and a range that does not
+// lie within the source is InvalidRange.
+func parseCopyRange(v string, size int64) (start, length int64, err error) {
+	spec, ok := strings.CutPrefix(v, "bytes=")
+	a, b, found := strings.Cut(spec, "-")
+	first, okA := decimal(a)
+	last, okB := decimal(b)
+	if !ok || !found || !okA || !okB || first > last {
+		return 0, 0, errInvalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy")
+	}
+	if last >= size {
+		return 0, 0, s3err(416, "InvalidRange", "The requested range is not satisfiable",
+			field{"RangeRequested", v}, field{"ActualObjectSize", strconv.FormatInt(size, 10)})
+	}
+	return first, last - first + 1, nil
 }
 
 func (h *Handler) deleteObject(ctx context.Context, rq *request) error {
@@ -445,11 +472,72 @@ type copyObjectResult struct {
 	ChecksumType string `xml:",omitempty"`
 }
 
-func (h *Handler) copyObject(ctx context.Context, rq *request) error {
-	srcBucket, srcKey, err := parseCopySource(rq.r.Header.Get("X-Amz-Copy-Source"))
+// errCopyTooLarge refuses to copy more than one PUT may write.
+var errCopyTooLarge = errInvalidRequest("The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
+
+// copySource reads x-amz-copy-source and authorizes the copy into rq's
+// bucket and key: s3:GetObject on the source and s3:PutObject on the
+// destination, each under its own bucket's policy. CopyObject and
+// UploadPartCopy both authorize here.
+func (h *Handler) copySource(ctx context.Context, rq *request) (srcBucket, srcKey string, err error) {
+	srcBucket, srcKey, err = parseCopySource(rq.r.Header.Get("X-Amz-Copy-Source"))
 	if err != nil {
-		return err
+		return "", "", err
 	}
+	if err := h.authorize(ctx, rq, "s3:GetObject", srcBucket, srcKey, nil); err != nil {
+		return "", "", err
+	}
+	if err := h.authorize(ctx, rq, "s3:PutObject", rq.bucket, rq.key, nil); err != nil {
+		return "", "", err
+	}
+	return srcBucket, srcKey, nil
+}
+
+// openCopySource reads the copy request's (empty) body, opens the source
+// and applies the x-amz-copy-source-if-* conditions to it.
+func (h *Handler) openCopySource(rq *request, srcBucket, srcKey string) (*os.File, bucket.Info, error) {
+	if _, err := readAll(rq.r, rq.c, 0); err != nil {
+		return nil, bucket.Info{}, err
+	}
+	f, info, err := h.store.Open(srcBucket, srcKey)
+	if err != nil {
+		return nil, bucket.Info{}, toError(err, srcBucket, srcKey)
+	}
+	if err := copyConditions(rq.r.Header, info); err != nil {
+		f.Close()
+		return nil, bucket.Info{}, err
+	}
+	return f, info, nil
+}
+
+// stageCopy copies n bytes of src into a staging file and returns it with
+// the bytes' ETag (quoted MD5) and, when alg is set, their base64 checksum.
+func (h *Handler) stageCopy(src io.Reader, n int64, alg string) (st *bucket.Staged, etag, sum string, err error) {
+	if st, err = h.store.Stage(); err != nil {
+		return nil, "", "", err
+	}
+	md := md5.New()
+	w := io.MultiWriter(st.File, md)
+	var ck hash.Hash
+	if alg != "" {
+		ck = checksumAlgs[alg].new()
+		w = io.MultiWriter(st.File, md, ck)
+	}
+	copied, err := io.Copy(w, src)
+	if err == nil && copied != n {
+		err = fmt.Errorf("copy source changed while being copied: %d of %d bytes", copied, n)
+	}
+	if err != nil {
+		st.Discard()
+		return nil, "", "", err
+	}
+	if ck != nil {
+		sum = base64.StdEncoding.EncodeToString(ck.Sum(nil))
+	}
+	return st, `"` + hex.EncodeToString(md.Sum(nil)) + `"`, sum, nil
+}
+
+func (h *Handler) copyObject(ctx context.Context, rq *request) error {
 	if err := bucket.CheckKey(rq.key); err != nil {
 		return err
 	}
@@ -460,28 +548,20 @@ func (h *Handler) copyObject(ctx context.Context, rq *request) error {
 	if directive != "" && directive != "COPY" && directive != "REPLACE" {
 		return errInvalidArgument("Unknown metadata directive.")
 	}
-	if err := h.authorize(ctx, rq, "s3:GetObject", srcBucket, srcKey, nil); err != nil {
-		return err
-	}
-	if err := h.authorize(ctx, rq, "s3:PutObject", rq.bucket, rq.key, nil); err != nil {
+	srcBucket, srcKey, err := h.copySource(ctx, rq)
+	if err != nil {
 		return err
 	}
 	if srcBucket == rq.bucket && srcKey == rq.key && directive != "REPLACE" {
 		return errInvalidRequest("This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.")
 	}
-	if _, err := readAll(rq.r, rq.c, 0); err != nil {
-		return err
-	}
-	f, info, err := h.store.Open(srcBucket, srcKey)
+	f, info, err := h.openCopySource(rq, srcBucket, srcKey)
 	if err != nil {
-		return toError(err, srcBucket, srcKey)
+		return err
 	}
 	defer f.Close()
 	if info.Size > maxObjectSize {
-		return errInvalidRequest("The specified copy source is larger than the maximum allowable size for a copy source: 5368709120")
-	}
-	if err := copyConditions(rq.r.Header, info); err != nil {
-		return err
+		return errCopyTooLarge
 	}
 	dst := bucket.Info{ETag: info.ETag, ContentType: info.ContentType, Meta: info.Meta, Checksum: info.Checksum, Parts: info.Parts}
 	if directive == "REPLACE" {
@@ -489,17 +569,12 @@ func (h *Handler) copyObject(ctx context.Context, rq *request) error {
 			return err
 		}
 	}
-	st, err := h.store.Stage()
+	st, etag, _, err := h.stageCopy(f, info.Size, "")
 	if err != nil {
 		return err
 	}
-	sum := md5.New()
-	if _, err := io.Copy(io.MultiWriter(st.File, sum), f); err != nil {
-		st.Discard()
-		return err
-	}
 	if info.Parts == 0 {
-		dst.ETag = `"` + hex.EncodeToString(sum.Sum(nil)) + `"`
+		dst.ETag = etag
 	}
 	out, err := st.Commit(rq.bucket, rq.key, dst)
 	if err != nil {

@@ -160,33 +160,42 @@ func FuzzParseDelete(f *testing.F) {
 
 func TestListParams(t *testing.T) {
 	q := url.Values{"prefix": {"a/"}, "max-keys": {"5000"}, "continuation-token": {continuationToken("a/b/", true)}}
-	p, err := parseListParams(q)
+	p, err := parseListParams(q, false)
 	if err != nil || p.maxKeys != 1000 || p.after != "a/b/" || !p.afterPrefix {
 		t.Fatalf("parseListParams = %+v, %v", p, err)
 	}
 	for _, bad := range []url.Values{{"max-keys": {"-1"}}, {"max-keys": {"x"}}, {"encoding-type": {"base64"}}, {"continuation-token": {"!!"}}, {"continuation-token": {"eA"}}} {
-		if _, err := parseListParams(bad); err == nil {
+		if _, err := parseListParams(bad, false); err == nil {
 			t.Errorf("parseListParams(%v) accepted", bad)
 		}
 	}
 }
 
 func FuzzListParams(f *testing.F) {
-	f.Add("a/", "/", continuationToken("a/x", false), "10", "url")
-	f.Add("", "", "cGZvbw", "0", "")
-	f.Fuzz(func(t *testing.T, prefix, delim, token, maxKeys, enc string) {
-		q := url.Values{"prefix": {prefix}, "delimiter": {delim}, "continuation-token": {token}, "max-keys": {maxKeys}, "encoding-type": {enc}}
-		p, err := parseListParams(q)
+	f.Add("a/", "/", continuationToken("a/x", false), "10", "url", false)
+	f.Add("", "", "cGZvbw", "0", "", false)
+	f.Add("m/", "/", "m/z/", "1", "url", true)
+	f.Fuzz(func(t *testing.T, prefix, delim, token, maxKeys, enc string, v1 bool) {
+		q := url.Values{"prefix": {prefix}, "delimiter": {delim}, "continuation-token": {token}, "marker": {token}, "max-keys": {maxKeys}, "encoding-type": {enc}}
+		p, err := parseListParams(q, v1)
 		if err != nil {
 			mustBeS3Error(t, err)
 			return
 		}
-		if p.maxKeys < 0 || p.maxKeys > 1000 {
-			t.Fatalf("maxKeys %d", p.maxKeys)
+		if p.maxKeys < 0 || p.maxKeys > 1000 || p.enc == nil {
+			t.Fatalf("maxKeys %d, encoder %v", p.maxKeys, p.enc != nil)
+		}
+		if v1 {
+			// The marker is where listing continues, a common prefix when
+			// it has the shape of one.
+			if p.after != token || p.afterPrefix && (delim == "" || !strings.HasPrefix(token, prefix) || !strings.HasSuffix(token, delim)) {
+				t.Fatalf("marker %q (prefix %q, delimiter %q): after %q, prefix %v", token, prefix, delim, p.after, p.afterPrefix)
+			}
+			return
 		}
 		if token != "" {
 			// A token re-encoded from what it decoded to means the same.
-			again, err := parseListParams(url.Values{"continuation-token": {continuationToken(p.after, p.afterPrefix)}})
+			again, err := parseListParams(url.Values{"continuation-token": {continuationToken(p.after, p.afterPrefix)}}, false)
 			if err != nil || again.after != p.after || again.afterPrefix != p.afterPrefix {
 				t.Fatalf("token %q: re-encoded gives %+v, %v", token, again, err)
 			}

@@ -188,7 +188,8 @@ func (h *Handler) route(rq *request) (opFunc, string, error) {
 	for name := range q {
 		switch name {
 		case "x-id", "list-type", "prefix", "delimiter", "continuation-token", "max-keys", "start-after", "encoding-type",
-			"fetch-owner", "uploads", "uploadId", "partNumber", "max-parts", "part-number-marker", "delete", "policy", "location",
+			"fetch-owner", "marker", "uploads", "uploadId", "partNumber", "max-parts", "part-number-marker", "key-marker",
+			"upload-id-marker", "max-uploads", "delete", "policy", "location",
 			"max-buckets", "bucket-region", "response-content-type", "response-content-disposition", "response-content-encoding",
 			"response-content-language", "response-cache-control", "response-expires", "versionId":
 		default:
@@ -227,7 +228,9 @@ func (h *Handler) route(rq *request) (opFunc, string, error) {
 				return h.deleteObjects, "DeleteObjects", nil
 			}
 		case q.Has("uploads"):
-			return nil, "", errNotImplemented("ListMultipartUploads")
+			if m == http.MethodGet {
+				return h.listMultipartUploads, "ListMultipartUploads", nil
+			}
 		case m == http.MethodPut:
 			return h.createBucket, "CreateBucket", nil
 		case m == http.MethodHead:
@@ -236,8 +239,10 @@ func (h *Handler) route(rq *request) (opFunc, string, error) {
 			return h.deleteBucket, "DeleteBucket", nil
 		case m == http.MethodGet && q.Get("list-type") == "2":
 			return h.listObjectsV2, "ListObjectsV2", nil
+		case m == http.MethodGet && q.Has("list-type") && q.Get("list-type") != "1":
+			return nil, "", errInvalidArgument("Invalid List Type specified in Request")
 		case m == http.MethodGet:
-			return nil, "", errNotImplemented("ListObjects (version 1); use ListObjectsV2")
+			return h.listObjectsV1, "ListObjects", nil
 		}
 		return nil, "", s3err(405, "MethodNotAllowed", "The specified method is not allowed against this resource.")
 	}
@@ -248,7 +253,7 @@ func (h *Handler) route(rq *request) (opFunc, string, error) {
 		switch m {
 		case http.MethodPut:
 			if rq.r.Header.Get("X-Amz-Copy-Source") != "" {
-				return nil, "", errNotImplemented("UploadPartCopy")
+				return h.uploadPartCopy, "UploadPartCopy", nil
 			}
 			return h.uploadPart, "UploadPart", nil
 		case http.MethodPost:

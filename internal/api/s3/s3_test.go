@@ -446,13 +446,7 @@ func TestPresigned(t *testing.T) {
 	}
 	do := func(method, u, body string) (int, string) {
 		r, _ := http.NewRequest(method, u, strings.NewReader(body))
-		resp, err := f.srv.Client().Do(r)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return f.do(t, r)
 	}
 	if st, b := do(http.MethodPut, pu.URL, "shared text"); st != 200 {
 		t.Fatalf("presigned PUT: %d %s", st, b)
