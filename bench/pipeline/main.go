@@ -18,7 +18,7 @@
 // worktree of an earlier commit) and interleaves it as a fourth path, so a
 // change is measured against its baseline in one run, under the same load.
 //
-//	go run ./bench/pipeline [-n 2000] [-duration 5s] [-upstream-in-process] [-baseline DIR]
+//	go run ./bench/pipeline [-n 2000] [-duration 5s] [-upstream-in-process] [-baseline DIR] [-strata-env K=V,...]
 package main
 
 import (
@@ -55,6 +55,7 @@ func main() {
 	inProcess := flag.Bool("upstream-in-process", false, "serve the upstream from this process rather than a process of its own")
 	serveUpstream := flag.Bool("serve-upstream", false, "internal: serve the upstream, print its URL, and wait for stdin to close")
 	baseline := flag.String("baseline", "", "a second source tree of strata (a git worktree of an earlier commit) whose build is measured interleaved with this tree's")
+	envFlag := flag.String("strata-env", "", "comma-separated KEY=VALUE settings for this tree's strata only (GOMAXPROCS=1, GOGC=400, ...)")
 	serveProxy := flag.String("serve-proxy", "", "internal: serve a bare reverse proxy to this URL, print its URL, and wait for stdin to close")
 	flag.Parse()
 	if *serveProxy != "" {
@@ -71,13 +72,17 @@ func main() {
 		up.Close()
 		return
 	}
-	if err := run(*n, *dur, *inProcess, *baseline); err != nil {
+	var strataEnv []string
+	if *envFlag != "" {
+		strataEnv = strings.Split(*envFlag, ",")
+	}
+	if err := run(*n, *dur, *inProcess, *baseline, strataEnv); err != nil {
 		fmt.Fprintln(os.Stderr, "pipeline:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, dur time.Duration, inProcess bool, baseline string) error {
+func run(n int, dur time.Duration, inProcess bool, baseline string, strataEnv []string) error {
 	ctx := context.Background()
 	upURL, _, stop, err := startUpstream(inProcess)
 	if err != nil {
@@ -94,14 +99,14 @@ func run(n int, dur time.Duration, inProcess bool, baseline string) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	st, err := startStrata(ctx, ".", filepath.Join(work, "new"), upURL)
+	st, err := startStrata(ctx, ".", filepath.Join(work, "new"), upURL, strataEnv)
 	if err != nil {
 		return err
 	}
 	defer st.stop()
 	var base *strataProc
 	if baseline != "" {
-		if base, err = startStrata(ctx, baseline, filepath.Join(work, "base"), upURL); err != nil {
+		if base, err = startStrata(ctx, baseline, filepath.Join(work, "base"), upURL, nil); err != nil {
 			return fmt.Errorf("baseline: %w", err)
 		}
 		defer base.stop()
@@ -242,7 +247,7 @@ type strataProc struct {
 
 // startStrata builds strata from the source tree at dir, starts it with its
 // data under work and the upstream as its engine, and signs one request.
-func startStrata(ctx context.Context, dir, work, upURL string) (*strataProc, error) {
+func startStrata(ctx context.Context, dir, work, upURL string, env []string) (*strataProc, error) {
 	if err := os.MkdirAll(work, 0o700); err != nil {
 		return nil, err
 	}
@@ -262,6 +267,7 @@ engines:
   - {name: up, type: openai, url: %q, model: up, estimate_tokens: true, probe_interval: 0s, retries: 0}
 `, upURL)), 0o600)
 	cmd := exec.Command(bin, "serve", "--data-dir", filepath.Join(work, "data"), "--listen", "127.0.0.1:0", "--config", cfgPath)
+	cmd.Env = append(os.Environ(), env...)
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
