@@ -53,8 +53,9 @@ type Transport struct {
 	// MaxHeaderBytes bounds a response head. 0 means 1 MiB.
 	MaxHeaderBytes int
 
-	mu   sync.Mutex
-	idle map[string][]*conn // +checklocks:mu; most recently used last
+	mu     sync.Mutex
+	idle   map[string][]*conn // +checklocks:mu; most recently used last
+	reaper *time.Timer        // +checklocks:mu; set while idle connections wait to be reaped
 }
 
 var _ http.RoundTripper = (*Transport)(nil)
@@ -157,12 +158,16 @@ func hostPort(req *http.Request) string {
 	return h
 }
 
+func (t *Transport) idleTimeout() time.Duration {
+	if t.IdleTimeout > 0 {
+		return t.IdleTimeout
+	}
+	return 90 * time.Second
+}
+
 // get returns an idle connection to key that is still open, or a new one.
 func (t *Transport) get(ctx context.Context, key string) (*conn, error) {
-	idleTimeout := t.IdleTimeout
-	if idleTimeout <= 0 {
-		idleTimeout = 90 * time.Second
-	}
+	idleTimeout := t.idleTimeout()
 	for {
 		t.mu.Lock()
 		cs := t.idle[key]
@@ -223,9 +228,50 @@ func (t *Transport) put(c *conn) {
 	if len(cs) < max {
 		t.idle[c.key] = append(cs, c)
 		c = nil
+		if t.reaper == nil {
+			t.reaper = time.AfterFunc(t.idleTimeout(), t.reap)
+		}
 	}
 	t.mu.Unlock()
 	if c != nil {
+		c.nc.Close()
+	}
+}
+
+// reap closes the connections idle longer than the idle timeout, so a
+// host no longer called keeps none open, and runs again when the oldest
+// left would expire.
+func (t *Transport) reap() {
+	timeout := t.idleTimeout()
+	now := time.Now()
+	var old []*conn
+	t.mu.Lock()
+	var next time.Time
+	for key, cs := range t.idle {
+		// Most recently used last: the expired ones are a prefix.
+		n := 0
+		for n < len(cs) && now.Sub(cs[n].idleAt) >= timeout {
+			n++
+		}
+		old = append(old, cs[:n]...)
+		rest := append(cs[:0], cs[n:]...)
+		clear(cs[len(rest):])
+		if len(rest) == 0 {
+			delete(t.idle, key)
+			continue
+		}
+		t.idle[key] = rest
+		if due := rest[0].idleAt.Add(timeout); next.IsZero() || due.Before(next) {
+			next = due
+		}
+	}
+	if next.IsZero() {
+		t.reaper = nil
+	} else {
+		t.reaper.Reset(next.Sub(now))
+	}
+	t.mu.Unlock()
+	for _, c := range old {
 		c.nc.Close()
 	}
 }

@@ -511,3 +511,38 @@ func TestEarlyReply(t *testing.T) {
 		t.Errorf("got %d %q, want 413 %q", resp.StatusCode, got, "too big!")
 	}
 }
+
+// TestIdleReaped: idle connections are closed after IdleTimeout even when
+// no further request comes to their host.
+func TestIdleReaped(t *testing.T) {
+	closed := make(chan struct{}, 4)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "ok")
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateClosed {
+			closed <- struct{}{}
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	tr := &Transport{IdleTimeout: 50 * time.Millisecond}
+	for range 2 {
+		resp, err := (&http.Client{Transport: tr}).Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the idle connection was not closed")
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	if len(tr.idle) != 0 || tr.reaper != nil {
+		t.Fatalf("after reaping: %d hosts idle, reaper %v", len(tr.idle), tr.reaper != nil)
+	}
+}

@@ -535,17 +535,18 @@ func (c *srvConn) readRequest(ctx context.Context) (*response, error) {
 		}
 	}
 	delete(req.Header, "Host")
+	expect := req.Header.Get("Expect")
+	continues := hasToken(expect, "100-continue")
+	if !continues && expect != "" {
+		return nil, &requestError{http.StatusExpectationFailed, ""}
+	}
 	c.http10 = !req.ProtoAtLeast(1, 1)
 	req.RemoteAddr = c.remote
 	ctx, cancel := context.WithCancel(ctx)
 	req = req.WithContext(ctx)
 	w := &response{c: c, req: req, cancel: cancel, header: make(http.Header), declared: -1}
 	w.body = reqBody{w: w, rc: req.Body, eof: req.Body == http.NoBody}
-	if expect := req.Header.Get("Expect"); hasToken(expect, "100-continue") {
-		w.body.expect = req.ProtoAtLeast(1, 1) && req.ContentLength != 0
-	} else if expect != "" {
-		return nil, &requestError{http.StatusExpectationFailed, ""}
-	}
+	w.body.expect = continues && req.ProtoAtLeast(1, 1) && req.ContentLength != 0
 	if req.Body != http.NoBody {
 		req.Body = &w.body
 	}
