@@ -21,37 +21,12 @@ import (
 // of a one-token generation. The two alternate, so load on the shared
 // machine hits both alike; the medians are reported.
 func BenchmarkRoundTrip(b *testing.B) {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "text/event-stream")
-		for _, ev := range []string{`{"text":"ok"}`, `{"finish_reason":"stop"}`, `{"usage":{}}`, `[DONE]`} {
-			io.WriteString(w, "data: "+ev+"\n\n")
-			w.(http.Flusher).Flush()
-		}
-	}))
+	srv := httptest.NewServer(http.HandlerFunc(streamOne))
 	defer srv.Close()
-	body := []byte(`{"model":"m","prompt":"hello","max_tokens":1,"stream":true}`)
-	send := func(c *http.Client) time.Duration {
-		t := time.Now()
-		resp, err := c.Post(srv.URL, "application/json", bytes.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return time.Since(t)
-	}
 	h1c := &http.Client{Transport: &Transport{}}
 	stdc := &http.Client{Transport: &http.Transport{}}
-	var h, s []time.Duration
-	for b.Loop() {
-		h = append(h, send(h1c))
-		s = append(s, send(stdc))
-	}
-	slices.Sort(h)
-	slices.Sort(s)
-	b.ReportMetric(float64(h[len(h)/2])/1e3, "h1-µs")
-	b.ReportMetric(float64(s[len(s)/2])/1e3, "nethttp-µs")
+	alternate(b, "h1-µs", func() time.Duration { return post(b, h1c, srv.URL) },
+		"nethttp-µs", func() time.Duration { return post(b, stdc, srv.URL) })
 }
 
 // BenchmarkServe compares Server with net/http's server: the same handler
@@ -63,27 +38,36 @@ func BenchmarkRoundTrip(b *testing.B) {
 func BenchmarkServe(b *testing.B) {
 	ours := serverProcess(b, "h1")
 	std := serverProcess(b, "net/http")
-	body := []byte(`{"model":"m","prompt":"hello","max_tokens":1,"stream":true}`)
 	client := &http.Client{Transport: &Transport{}}
-	send := func(url string) time.Duration {
-		t := time.Now()
-		resp, err := client.Post(url, "application/json", bytes.NewReader(body))
-		if err != nil {
-			b.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return time.Since(t)
-	}
-	var o, s []time.Duration
+	alternate(b, "h1-µs", func() time.Duration { return post(b, client, ours) },
+		"nethttp-µs", func() time.Duration { return post(b, client, std) })
+}
+
+// alternate runs x and y in turn for the benchmark's iterations and
+// reports the median time of each, in µs, under its name.
+func alternate(b *testing.B, xName string, x func() time.Duration, yName string, y func() time.Duration) {
+	var xs, ys []time.Duration
 	for b.Loop() {
-		o = append(o, send(ours))
-		s = append(s, send(std))
+		xs = append(xs, x())
+		ys = append(ys, y())
 	}
-	slices.Sort(o)
-	slices.Sort(s)
-	b.ReportMetric(float64(o[len(o)/2])/1e3, "h1-µs")
-	b.ReportMetric(float64(s[len(s)/2])/1e3, "nethttp-µs")
+	slices.Sort(xs)
+	slices.Sort(ys)
+	b.ReportMetric(float64(xs[len(xs)/2])/1e3, xName)
+	b.ReportMetric(float64(ys[len(ys)/2])/1e3, yName)
+}
+
+// post sends the benchmarks' request (a one-token streamed generation) and
+// returns how long the whole reply took.
+func post(b *testing.B, c *http.Client, url string) time.Duration {
+	t := time.Now()
+	resp, err := c.Post(url, "application/json", bytes.NewReader([]byte(`{"model":"m","prompt":"hello","max_tokens":1,"stream":true}`)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return time.Since(t)
 }
 
 func streamOne(w http.ResponseWriter, r *http.Request) {
