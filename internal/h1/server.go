@@ -547,6 +547,9 @@ func (c *srvConn) readRequest(ctx context.Context) (*response, error) {
 	w := &response{c: c, req: req, cancel: cancel, header: make(http.Header), declared: -1}
 	w.body = reqBody{w: w, rc: req.Body, eof: req.Body == http.NoBody}
 	w.body.expect = continues && req.ProtoAtLeast(1, 1) && req.ContentLength != 0
+	connection := req.Header.Get("Connection")
+	w.wantsClose = req.Close || hasToken(connection, "close")
+	w.wants10KeepAlive = req.ProtoMajor == 1 && req.ProtoMinor == 0 && hasToken(connection, "keep-alive")
 	if req.Body != http.NoBody {
 		req.Body = &w.body
 	}
@@ -773,6 +776,11 @@ type response struct {
 	written     int64
 	pending     []byte // body bytes held back before the head is committed
 	closeAfter  bool
+
+	// What the request asked of the connection, read before the handler
+	// runs (it may change the request's header).
+	wantsClose       bool
+	wants10KeepAlive bool
 }
 
 var (
@@ -910,9 +918,6 @@ func (w *response) commit(final bool) {
 		w.body.unread = true
 		w.closeAfter = true
 	}
-	if w.req.Close || c.srv.inShutdown.Load() || hasClose(h["Connection"]) {
-		w.closeAfter = true
-	}
 	length := w.declared
 	allowed := w.bodyAllowed()
 	head := w.req.Method == http.MethodHead
@@ -955,12 +960,25 @@ func (w *response) commit(final bool) {
 		bw.WriteString(httpDate())
 		bw.WriteString("\r\n")
 	}
-	if c.http10 && allowed && !head && length < 0 {
+	// Whether the connection outlives the reply, by net/http's rules.
+	keepAlive10 := false
+	switch {
+	case c.http10:
+		// HTTP/1.0 keeps a connection only when asked to and when the
+		// reply's end is known without closing it.
+		keepAlive10 = w.wants10KeepAlive && (head || length >= 0 || !allowed)
+		if !keepAlive10 {
+			w.closeAfter = true
+		}
+	case w.wantsClose:
 		w.closeAfter = true
+	}
+	if h.Get("Connection") == "close" || c.srv.inShutdown.Load() {
+		w.closeAfter, keepAlive10 = true, false
 	}
 	if w.closeAfter {
 		bw.WriteString("Connection: close\r\n")
-	} else if c.http10 {
+	} else if keepAlive10 {
 		bw.WriteString("Connection: keep-alive\r\n")
 	}
 	bw.WriteString("\r\n")
@@ -1005,18 +1023,6 @@ func hasToken(v, token string) bool {
 }
 
 func isTokenBoundary(b byte) bool { return b == ' ' || b == ',' || b == '\t' }
-
-// hasClose reports whether Connection field values include "close".
-func hasClose(vv []string) bool {
-	for _, v := range vv {
-		for f := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(f), "close") {
-				return true
-			}
-		}
-	}
-	return false
-}
 
 // writeFields writes a header's fields. Fields that are not valid tokens
 // are dropped and line breaks in values become spaces, as net/http does;
