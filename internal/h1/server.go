@@ -571,13 +571,20 @@ func (c *srvConn) replyError(err error) {
 		if re.code == http.StatusRequestHeaderFieldsTooLarge {
 			c.closeWriteAndWait()
 		}
-	case strings.HasPrefix(err.Error(), "unsupported transfer encoding"):
+	case isUnsupportedTE(err):
 		io.WriteString(c.nc, "HTTP/1.1 501 Not Implemented"+headers+"Unsupported transfer encoding")
 	case isCommonReadError(err):
 		// The client went away or stayed silent: no reply.
 	default:
 		io.WriteString(c.nc, "HTTP/1.1 400 Bad Request"+headers+"400 Bad Request")
 	}
+}
+
+// isUnsupportedTE reports whether readRequest refused the request's
+// Transfer-Encoding (net/http answers those 501). Its error type is
+// unexported, so it is known by name.
+func isUnsupportedTE(err error) bool {
+	return fmt.Sprintf("%T", err) == "*http.unsupportedTEError"
 }
 
 // isCommonReadError is net/http's rule for when a request that could not

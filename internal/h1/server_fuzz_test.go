@@ -15,9 +15,23 @@ import (
 )
 
 // dumpRequest is the handler both servers run in FuzzServer: it answers
-// with everything it was given.
+// with everything it was given. Words in the path change what it does:
+// "noread" leaves the body unread, "big" adds 3,000 bytes to the reply,
+// "flush" flushes the reply before the end.
 func dumpRequest(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
+	defer func() {
+		if strings.Contains(r.URL.Path, "big") {
+			io.WriteString(w, strings.Repeat("b", 3000))
+		}
+	}()
+	if strings.Contains(r.URL.Path, "flush") {
+		defer w.(http.Flusher).Flush()
+	}
+	var body []byte
+	var err error
+	if !strings.Contains(r.URL.Path, "noread") {
+		body, err = io.ReadAll(r.Body)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %q %s host=%q length=%d te=%q close=%v\n", r.Method, r.RequestURI, r.Proto, r.Host, r.ContentLength, r.TransferEncoding, r.Close)
 	keys := slices.Sorted(func(yield func(string) bool) {
@@ -94,6 +108,10 @@ func FuzzServer(f *testing.F) {
 		"GET / HTTP/2.0\r\nHost: a\r\n\r\n",
 		"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost: a\r\nX: " + strings.Repeat("v", 5000) + "\r\n\r\n",
+		"POST /noread HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nabcdeGET /big HTTP/1.1\r\nHost: a\r\n\r\n",
+		"PUT /noread/flush HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nxyzGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+		"POST /big/flush HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\nHEAD /big HTTP/1.1\r\nHost: a\r\n\r\n",
+		"GET /big HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.0\r\n\r\n",
 	} {
 		f.Add([]byte(seed))
 	}
