@@ -14,6 +14,9 @@
 // Once the whole body has been read with ctx still live, the Put commits:
 // the final PutObject or CompleteMultipartUpload is no longer cancelled by
 // ctx, so a Put never reports failure for an object it made visible.
+//
+// A reader from Get survives a broken connection: it re-requests the rest
+// of the object, pinned to the first response's ETag (get.go).
 package s3
 
 import (
@@ -82,8 +85,14 @@ type Options struct {
 	// Concurrency is how many parts of one Put are in flight; 0 means
 	// DefaultConcurrency.
 	Concurrency int
-	// Logger reports multipart uploads that could not be aborted; nil
-	// means discard.
+	// GetResumes bounds how many times one reader returned by Get
+	// re-requests the rest of its object after the connection fails
+	// mid-body (see Get); 0 means DefaultGetResumes, a negative number
+	// none. Attempts wait 100 ms, then twice as long each time up to 2 s,
+	// and stop at once if the Get's context ends.
+	GetResumes int
+	// Logger reports multipart uploads that could not be aborted and the
+	// resumption of broken reads; nil means discard.
 	Logger *slog.Logger
 }
 
@@ -95,6 +104,12 @@ type Store struct {
 	partSize    int64
 	concurrency int
 	log         *slog.Logger
+	// resumes is Options.GetResumes made concrete (0: never resume).
+	resumes int
+	// resumeBackoff is the wait before a reader's first resumption.
+	resumeBackoff time.Duration
+	// testHookBackoff, if set, runs as a reader starts waiting to resume.
+	testHookBackoff func()
 }
 
 var _ blob.Store = (*Store)(nil)
@@ -125,8 +140,14 @@ func New(client API, o Options) (*Store, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	switch {
+	case o.GetResumes == 0:
+		o.GetResumes = DefaultGetResumes
+	case o.GetResumes < 0:
+		o.GetResumes = 0
+	}
 	return &Store{c: client, bucket: o.Bucket, prefix: prefix, partSize: o.PartSize,
-		concurrency: o.Concurrency, log: o.Logger}, nil
+		concurrency: o.Concurrency, log: o.Logger, resumes: o.GetResumes, resumeBackoff: defaultResumeBackoff}, nil
 }
 
 // ValidBucket checks S3's bucket naming rules: 3 to 63 characters of
@@ -211,18 +232,6 @@ func isNotFound(err error) bool {
 		return ae.ErrorCode() == "NoSuchBucket"
 	}
 	return false
-}
-
-// Get opens the object. The returned reader reads within ctx.
-func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, error) {
-	if err := blob.ValidKey(key); err != nil {
-		return nil, err
-	}
-	out, err := s.c.GetObject(ctx, &awss3.GetObjectInput{Bucket: aws.String(s.bucket), Key: aws.String(s.prefix + key)})
-	if err != nil {
-		return nil, s.wrap("getting", key, err)
-	}
-	return out.Body, nil
 }
 
 // Stat returns the object's size and modification time.

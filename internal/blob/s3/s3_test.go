@@ -135,15 +135,17 @@ func TestConformanceGofakes3(t *testing.T) {
 // (versitygw over a posix folder) when one is installed.
 func TestConformanceVersitygw(t *testing.T) {
 	sv := versitygwServer(t)
-	blobtest.Run(t, func(t *testing.T) blob.Store { return sv.newStore(t, Options{}) })
+	blobtest.Run(t, func(t *testing.T) blob.Store { return sv.newStore(t, Options{}) }, blobtest.KeepSharedParent())
 	t.Run("prefix", func(t *testing.T) {
-		blobtest.Run(t, func(t *testing.T) blob.Store { return sv.newStore(t, Options{Prefix: "replicas/strata/"}) })
+		blobtest.Run(t, func(t *testing.T) blob.Store { return sv.newStore(t, Options{Prefix: "replicas/strata/"}) },
+			blobtest.KeepSharedParent())
 	})
 	t.Run("behaviour", func(t *testing.T) { testBehaviour(t, sv) })
 }
 
 // testBehaviour checks what the conformance suite cannot see: multipart
-// uploads, their cleanup, the prefix, and errors.
+// uploads, their cleanup, the prefix, errors, and reads that resume
+// through a proxy that breaks connections.
 func testBehaviour(t *testing.T, sv *server) {
 	tests := []struct {
 		name string
@@ -155,6 +157,9 @@ func testBehaviour(t *testing.T, sv *server) {
 		{"prefix-layout", testPrefixLayout},
 		{"missing-bucket", testMissingBucket},
 		{"wrong-secret", testWrongSecret},
+		{"get-resumes-after-cuts", testResume},
+		{"get-resume-object-changed", testResumeChanged},
+		{"get-resume-cancelled-in-backoff", testResumeCancelled},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, sv) })
