@@ -98,7 +98,16 @@ func readHead(br *bufio.Reader, limit int, p *progress) (*http.Response, error) 
 	if err := parseStatus(string(line), resp); err != nil {
 		return nil, err
 	}
-	h := make(http.Header, 8)
+	// The fields' values are gathered in one buffer and become one string,
+	// and all of them share one []string: a reply's head costs a handful of
+	// allocations rather than three a field.
+	type field struct {
+		key        string
+		start, end int
+	}
+	var fieldsArr [16]field
+	var valuesArr [512]byte
+	fields, values := fieldsArr[:0], valuesArr[:0]
 	for {
 		line, err := readLine(br, &budget)
 		if err != nil {
@@ -111,12 +120,41 @@ func readHead(br *bufio.Reader, limit int, p *progress) (*http.Response, error) 
 		if err != nil {
 			return nil, err
 		}
-		key := textproto.CanonicalMIMEHeaderKey(string(name))
-		h[key] = append(h[key], string(value))
+		key, ok := commonKeys[string(name)]
+		if !ok {
+			key = textproto.CanonicalMIMEHeaderKey(string(name))
+		}
+		fields = append(fields, field{key, len(values), len(values) + len(value)})
+		values = append(values, value...)
+	}
+	all := string(values)
+	strs := make([]string, len(fields))
+	h := make(http.Header, len(fields))
+	for i, f := range fields {
+		strs[i] = all[f.start:f.end]
+		if vv, ok := h[f.key]; ok {
+			h[f.key] = append(vv, strs[i])
+		} else {
+			h[f.key] = strs[i : i+1 : i+1]
+		}
 	}
 	resp.Header = h
 	return resp, frame(resp)
 }
+
+// commonKeys maps the field names model servers send most, as written
+// (canonical, or lower case as uvicorn and others write them), to their
+// canonical form, so that reading them allocates nothing.
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{"Content-Type", "Content-Length", "Transfer-Encoding", "Date", "Server",
+		"Connection", "Keep-Alive", "Cache-Control", "Content-Encoding", "Retry-After", "Vary",
+		"X-Request-Id", "X-Amzn-Requestid", "X-Amzn-Errortype", "Access-Control-Allow-Origin", "Trailer"} {
+		m[k] = k
+		m[strings.ToLower(k)] = k
+	}
+	return m
+}()
 
 // parseField splits a header or trailer field line into its name and
 // value, checking both.
