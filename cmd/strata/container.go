@@ -53,5 +53,6 @@ func runContainer(ctx context.Context, cfg config.Config, dir string, log *slog.
 		return fmt.Errorf("listening: %w", err)
 	}
 	fmt.Fprintf(os.Stdout, "strata is serving on http://%s\n  model container for %s: GET /ping, POST /invocations\n", ln.Addr(), abs)
-	return server.Serve(ctx, ln, server.Options{Handler: mux, Logger: log, TLSCert: cfg.TLS.Cert, TLSKey: cfg.TLS.Key})
+	return server.Serve(ctx, ln, server.Options{Handler: mux, Logger: log, TLSCert: cfg.TLS.Cert, TLSKey: cfg.TLS.Key,
+		StdlibHTTP1: cfg.HTTP1Server == "net/http"})
 }

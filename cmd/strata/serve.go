@@ -105,7 +105,8 @@ func runServe(ctx context.Context, args []string) error {
 	var wg sync.WaitGroup
 	errc := make(chan error, 5)
 	wg.Go(func() {
-		errc <- server.Serve(ctx, ln, server.Options{Handler: app.Handler(), Logger: log, TLSCert: cfg.TLS.Cert, TLSKey: cfg.TLS.Key})
+		errc <- server.Serve(ctx, ln, server.Options{Handler: app.Handler(), Logger: log, TLSCert: cfg.TLS.Cert, TLSKey: cfg.TLS.Key,
+			StdlibHTTP1: cfg.HTTP1Server == "net/http"})
 		cancel()
 	})
 	wg.Go(func() { errc <- app.imports.Run(ctx) })

@@ -53,6 +53,11 @@ type Config struct {
 	Engines []upstream.Spec `yaml:"engines"`
 	// TLS serves HTTPS when both files are set. Default: plain HTTP and h2c.
 	TLS TLS `yaml:"tls"`
+	// HTTP1Server picks what serves plain-text HTTP/1.1: "strata" (its own
+	// server, internal/h1, which hands no request between goroutines) or
+	// "net/http" (Go's). h2c and TLS are served by net/http either way.
+	// Default "strata".
+	HTTP1Server string `yaml:"http1_server"`
 	// Log sets the log level ("debug", "info", "warn", "error") and format
 	// ("text" or "json"). Default info, text.
 	Log Log `yaml:"log"`
@@ -272,8 +277,10 @@ var Default = Config{
 	DataDir: "./strata-data",
 	Region:  "us-east-1",
 	Log:     Log{Level: "info", Format: "text"},
-	Runtime: Runtime{MemoryBudget: 8 << 30, MaxCopies: 1, PlaintextDir: "/dev/shm/strata", Timeout: 5 * time.Minute, MaxSequences: 8},
-	Quotas:  Quotas{RequestsPerMinute: 600, TokensPerMinute: 600_000, StreamsPerUnit: 4},
+
+	HTTP1Server: "strata",
+	Runtime:     Runtime{MemoryBudget: 8 << 30, MaxCopies: 1, PlaintextDir: "/dev/shm/strata", Timeout: 5 * time.Minute, MaxSequences: 8},
+	Quotas:      Quotas{RequestsPerMinute: 600, TokensPerMinute: 600_000, StreamsPerUnit: 4},
 }
 
 // ColdWait returns the cold-start wait with its default.
@@ -333,6 +340,9 @@ func (c Config) Validate() error {
 	}
 	if (c.TLS.Cert == "") != (c.TLS.Key == "") {
 		return errors.New("config: tls needs both cert and key")
+	}
+	if c.HTTP1Server != "strata" && c.HTTP1Server != "net/http" {
+		return fmt.Errorf("config: http1_server %q is neither strata nor net/http", c.HTTP1Server)
 	}
 	if c.Runtime.MemoryBudget <= 0 || c.Runtime.MaxCopies <= 0 || c.Runtime.MaxSequences <= 0 || c.Runtime.Timeout <= 0 || c.Runtime.Threads < 0 {
 		return errors.New("config: runtime.memory_budget, max_copies, max_sequences and timeout must be positive")

@@ -27,6 +27,12 @@ func TestLoad(t *testing.T) {
 		{name: "bad-region", yaml: "region: mars\n", wantErr: "region"},
 		{name: "bad-listen", yaml: "listen: nope\n", wantErr: "listen"},
 		{name: "half-tls", yaml: "tls: {cert: a.pem}\n", wantErr: "tls"},
+		{name: "http1-server-stdlib", yaml: "http1_server: net/http\n", check: func(t *testing.T, c Config) {
+			if c.HTTP1Server != "net/http" || Default.HTTP1Server != "strata" {
+				t.Errorf("http1_server = %q (default %q)", c.HTTP1Server, Default.HTTP1Server)
+			}
+		}},
+		{name: "http1-server-bad", yaml: "http1_server: nginx\n", wantErr: "http1_server"},
 		{name: "bad-log-level", yaml: "log: {level: loud}\n", wantErr: "log.level"},
 		{name: "engine-ok", yaml: "engines:\n  - {name: m, type: openai, url: 'http://127.0.0.1:1/v1', model: x, timeout: 30s}\n", check: func(t *testing.T, c Config) {
 			if len(c.Engines) != 1 || c.Engines[0].Timeout.Seconds() != 30 {

@@ -30,6 +30,9 @@ type Options struct {
 	TLSCert  string       // PEM files; both empty means plain HTTP + h2c
 	TLSKey   string
 	Shutdown time.Duration // grace period; 0 means 15s
+	// StdlibHTTP1 serves plain-text HTTP/1.1 with net/http's server
+	// instead of h1's.
+	StdlibHTTP1 bool
 }
 
 // Serve serves on ln until ctx is done, then shuts down gracefully.
@@ -50,15 +53,19 @@ func Serve(ctx context.Context, ln net.Listener, o Options) error {
 	srv.Protocols.SetHTTP1(true)
 	srv.Protocols.SetHTTP2(true)
 	srv.Protocols.SetUnencryptedHTTP2(true) // the JS SDK's runtime client speaks h2c
-	// What serves the listener: net/http's server with TLS, h1's without
-	// (handing h2c connections on to net/http's).
+	// What serves the listener: net/http's server with TLS or when asked,
+	// h1's otherwise (handing h2c connections on to net/http's).
 	var serve func() error
 	var shutdown func(context.Context) error
 	var closeAll func() error
-	if o.TLSCert != "" || o.TLSKey != "" {
+	switch {
+	case o.TLSCert != "" || o.TLSKey != "":
 		serve = func() error { return srv.ServeTLS(ln, o.TLSCert, o.TLSKey) }
 		shutdown, closeAll = srv.Shutdown, srv.Close
-	} else {
+	case o.StdlibHTTP1:
+		serve = func() error { return srv.Serve(ln) }
+		shutdown, closeAll = srv.Shutdown, srv.Close
+	default:
 		hs := &h1.Server{Handler: handler, HTTP2: srv, ReadHeaderTimeout: readHeader, IdleTimeout: idle, Logger: log}
 		serve = func() error { return hs.Serve(ln) }
 		shutdown, closeAll = hs.Shutdown, hs.Close
