@@ -113,7 +113,10 @@ func run(n int, dur time.Duration, inProcess bool, baseline string, strataEnv []
 	}
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256, MaxConnsPerHost: 256}}
-	directBody := []byte(`{"model":"up","prompt":"hello","max_tokens":1,"stream":true,"stream_options":{"include_usage":true}}`)
+	// What strata sends the upstream for a non-streaming InvokeModel: a
+	// completion asked for whole (before 2026-11-22's fourth session strata
+	// asked for a stream, and so did this direct path).
+	directBody := []byte(`{"model":"up","prompt":"hello","max_tokens":1,"temperature":0,"stream":false}`)
 	strataBody := []byte(`{"prompt":"hello","max_tokens":1}`)
 	do := func(url string, body []byte, h http.Header) (time.Duration, error) {
 		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))

@@ -37,6 +37,12 @@ type Request struct {
 	Seed        *int64   // nil means a random seed
 	Stop        []string // stop sequences; the match is not part of the output
 	Logprobs    bool     // fill Token.Logprob for every generated token
+	// Whole says the caller needs only the finished generation, not its
+	// tokens as they come: an engine may then produce it in one piece (a
+	// remote engine asks its server for a complete reply instead of a
+	// stream) and call emit once for all of it, or once per token when
+	// Logprobs is set.
+	Whole bool
 }
 
 // Token is one generated token as it streams out.

@@ -294,6 +294,7 @@ func (rt *Runtime) Invoke(ctx context.Context, inv *Invocation, emit func(text s
 	if err != nil {
 		return res, err
 	}
+	req.Whole = emit == nil // nobody reads the tokens as they come
 	eng, release, err := rt.engineFor(ctx, inv.Target)
 	if err != nil {
 		return res, err

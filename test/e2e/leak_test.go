@@ -116,9 +116,26 @@ func (c *canary) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	c.served.Add(1)
 	chat := r.URL.Path == "/v1/chat/completions"
-	w.Header().Set("Content-Type", "text/event-stream")
 	// The reply holds a card number split across tokens.
 	reply := []string{"Your", " card", " 4111", " 1111", " 11", "11 1111", " is", " fine."}
+	usage := map[string]int{"prompt_tokens": 10, "completion_tokens": len(reply), "total_tokens": 10 + len(reply)}
+	var req struct {
+		Stream bool `json:"stream"`
+	}
+	json.Unmarshal(body, &req)
+	if !req.Stream {
+		// Asked for the whole reply (strata does when its caller does
+		// not stream): one JSON object.
+		text := strings.Join(reply, "")
+		choice := map[string]any{"index": 0, "finish_reason": "stop", "text": text}
+		if chat {
+			choice = map[string]any{"index": 0, "finish_reason": "stop", "message": map[string]string{"role": "assistant", "content": text}}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"choices": []any{choice}, "usage": usage})
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
 	for _, tok := range reply {
 		var ch map[string]any
 		if chat {
@@ -130,7 +147,7 @@ func (c *canary) serve(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintf(w, "data: %s\n\n", b)
 	}
 	fin := map[string]any{"choices": []any{map[string]any{"index": 0, "finish_reason": "stop", "delta": map[string]string{}, "text": ""}},
-		"usage": map[string]int{"prompt_tokens": 10, "completion_tokens": len(reply), "total_tokens": 10 + len(reply)}}
+		"usage": usage}
 	b, _ := json.Marshal(fin)
 	fmt.Fprintf(w, "data: %s\n\ndata: [DONE]\n\n", b)
 }

@@ -176,7 +176,7 @@ func equalFoldASCII(b []byte, s string) bool {
 
 var (
 	chunkFields    = []string{"choices", "usage", "error"}
-	choiceFields   = []string{"index", "delta", "text", "logprobs", "finish_reason", "stop_reason"}
+	choiceFields   = []string{"index", "delta", "text", "logprobs", "finish_reason", "stop_reason", "message"}
 	deltaFields    = []string{"content"}
 	logprobsFields = []string{"content", "tokens", "token_logprobs"}
 	contentFields  = []string{"token", "logprob"}
@@ -231,19 +231,9 @@ func (d *chunkDecoder) choice(ch *choiceJSON) bool {
 		case 0:
 			return d.int(&ch.Index)
 		case 1:
-			if d.null() {
-				return true
-			}
-			g := fields{names: deltaFields}
-			return d.object(func(key []byte) bool {
-				switch g.match(key) {
-				case 0:
-					return d.stringPtr(&ch.Delta.Content)
-				case -1:
-					return d.skip(0)
-				}
-				return false
-			})
+			return d.content(&ch.Delta.Content)
+		case 6:
+			return d.content(&ch.Message.Content)
 		case 2:
 			return d.stringPtr(&ch.Text)
 		case 3:
@@ -252,6 +242,23 @@ func (d *chunkDecoder) choice(ch *choiceJSON) bool {
 			return d.stringPtr(&ch.FinishReason)
 		case 5:
 			return d.raw(&ch.StopReason)
+		case -1:
+			return d.skip(0)
+		}
+		return false
+	})
+}
+
+// content decodes a delta or message object, {"content": ...}, into p.
+func (d *chunkDecoder) content(p **string) bool {
+	if d.null() {
+		return true
+	}
+	g := fields{names: deltaFields}
+	return d.object(func(key []byte) bool {
+		switch g.match(key) {
+		case 0:
+			return d.stringPtr(p)
 		case -1:
 			return d.skip(0)
 		}

@@ -149,7 +149,8 @@ type chatMessage struct {
 	Content string `json:"content"`
 }
 
-// openAIRequest is the body of a streamed chat or completion request.
+// openAIRequest is the body of a chat or completion request, streamed
+// unless the caller wants only the whole reply (engine.Request.Whole).
 type openAIRequest struct {
 	Model         string        `json:"model"`
 	Messages      []chatMessage `json:"messages,omitempty"`
@@ -162,9 +163,9 @@ type openAIRequest struct {
 	Stop          []string      `json:"stop,omitempty"`
 	Logprobs      any           `json:"logprobs,omitempty"` // true (chat) or 1 (completions)
 	Stream        bool          `json:"stream"`
-	StreamOptions struct {
+	StreamOptions *struct {
 		IncludeUsage bool `json:"include_usage"`
-	} `json:"stream_options"`
+	} `json:"stream_options,omitempty"` // only with Stream: servers refuse it otherwise
 }
 
 // texts returns the texts of req, refusing any the guard did not make.
@@ -199,8 +200,12 @@ func (o *OpenAI) body(req engine.Request) (path string, body []byte, err error) 
 		return "", nil, apierr.New(apierr.Validation, "max tokens must be positive")
 	}
 	b := openAIRequest{Model: o.cfg.Model, Messages: msgs, Prompt: prompt, MaxTokens: req.MaxTokens,
-		Temperature: req.Temperature, Seed: req.Seed, Stream: true}
-	b.StreamOptions.IncludeUsage = true
+		Temperature: req.Temperature, Seed: req.Seed, Stream: !req.Whole}
+	if b.Stream {
+		b.StreamOptions = &struct {
+			IncludeUsage bool `json:"include_usage"`
+		}{IncludeUsage: true}
+	}
 	if req.TopP > 0 && req.TopP < 1 {
 		b.TopP = &req.TopP
 	}
@@ -250,7 +255,11 @@ func (o *OpenAI) attempt(ctx context.Context, path string, body []byte, req engi
 		return res, false, fmt.Errorf("upstream: building request: %w", err)
 	}
 	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("Accept", "text/event-stream")
+	if req.Whole {
+		hreq.Header.Set("Accept", "application/json")
+	} else {
+		hreq.Header.Set("Accept", "text/event-stream")
+	}
 	o.auth(hreq)
 	resp, err := o.send(hreq)
 	if err != nil {
@@ -262,6 +271,9 @@ func (o *OpenAI) attempt(ctx context.Context, path string, body []byte, req engi
 	}
 	s := streamState{req: req, emit: emit, res: &res}
 	defer func() { res.Text = s.text.String() }()
+	if req.Whole {
+		return o.whole(resp.Body, &s)
+	}
 	sse := newSSEReader(resp.Body)
 	defer sse.release()
 	for {
@@ -290,6 +302,40 @@ func (o *OpenAI) attempt(ctx context.Context, path string, body []byte, req engi
 		res.OutputTokens = s.count
 	}
 	return res, s.emitted, nil
+}
+
+// maxWhole bounds a complete (not streamed) reply.
+const maxWhole = 32 << 20
+
+// whole reads a complete reply, which has the shape of one streamed chunk
+// (choices[0].message or .text, logprobs, finish_reason, usage), and
+// emits its text: in one piece, or one token per logprob entry.
+func (o *OpenAI) whole(body io.Reader, s *streamState) (engine.Result, bool, error) {
+	data, err := io.ReadAll(io.LimitReader(body, maxWhole+1))
+	if err != nil {
+		return *s.res, false, streamFailure(err)
+	}
+	if len(data) > maxWhole {
+		return *s.res, false, &failure{kind: apierr.ModelError, msg: "The upstream model server sent too long a reply."}
+	}
+	if !json.Valid(data) {
+		// A reply cut short, as a connection cut is: nothing was emitted,
+		// so it may be tried again.
+		return *s.res, false, streamFailure(fmt.Errorf("%w: the reply is not complete JSON", io.ErrUnexpectedEOF))
+	}
+	if err := s.chunk(data, o.cfg.APIKey); err != nil {
+		return *s.res, s.emitted, err
+	}
+	if !s.finished {
+		return *s.res, s.emitted, &failure{kind: apierr.ModelError, msg: "The upstream model server sent a reply without a finish reason."}
+	}
+	if !s.usage {
+		// Servers send usage with complete replies; for one that does not,
+		// estimate as CountTokens does.
+		s.res.OutputTokens = max(s.count, estimateTokens([]string{s.text.String()}, false))
+	}
+	s.res.Text = s.text.String()
+	return *s.res, s.emitted, nil
 }
 
 // Reading a reply to its end after [DONE] lets the transport reuse its
@@ -322,6 +368,9 @@ type choiceJSON struct {
 	Delta struct {
 		Content *string `json:"content"`
 	} `json:"delta"`
+	Message struct { // a complete (not streamed) chat reply's
+		Content *string `json:"content"`
+	} `json:"message"`
 	Text         *string         `json:"text"`
 	Logprobs     *logprobsJSON   `json:"logprobs"`
 	FinishReason *string         `json:"finish_reason"`
@@ -397,6 +446,8 @@ func (s *streamState) chunk(data []byte, apiKey string) error {
 		switch {
 		case ch.Delta.Content != nil:
 			text = *ch.Delta.Content
+		case ch.Message.Content != nil:
+			text = *ch.Message.Content
 		case ch.Text != nil:
 			text = *ch.Text
 		}

@@ -86,17 +86,7 @@ func kindOf(err error) (apierr.Kind, bool) {
 func TestOpenAIGenerate(t *testing.T) {
 	full := strings.Join(upstreamtest.DefaultReply, "")
 	seed := int64(7)
-	cases := []struct {
-		name       string
-		opts       upstreamtest.OpenAIOptions
-		req        func(t *testing.T) engine.Request
-		wantPath   string
-		wantText   string
-		wantStop   engine.StopReason
-		wantIn     int
-		wantOut    int
-		wantTokens int
-	}{
+	cases := []generateCase{
 		{
 			name: "chat-streams-whole-reply", req: func(t *testing.T) engine.Request { return chatReq(t, 64) },
 			wantPath: "/v1/chat/completions", wantText: full, wantStop: engine.StopEnd,
@@ -156,62 +146,90 @@ func TestOpenAIGenerate(t *testing.T) {
 		},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := upstreamtest.NewOpenAIServer(tc.opts)
-			defer srv.Close()
-			o := newOpenAI(t, srv, nil)
-			req := tc.req(t)
-			var rec recorder
-			res, err := o.Generate(t.Context(), req, rec.emit)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.Text != tc.wantText || rec.text() != tc.wantText {
-				t.Errorf("text = %q, emitted %q; want %q", res.Text, rec.text(), tc.wantText)
-			}
-			if res.StopReason != tc.wantStop {
-				t.Errorf("stop = %q, want %q", res.StopReason, tc.wantStop)
-			}
-			if res.InputTokens != tc.wantIn || res.OutputTokens != tc.wantOut {
-				t.Errorf("usage = %d in, %d out; want %d, %d", res.InputTokens, res.OutputTokens, tc.wantIn, tc.wantOut)
-			}
-			if len(rec.tokens) != tc.wantTokens {
-				t.Errorf("emitted %d tokens, want %d", len(rec.tokens), tc.wantTokens)
-			}
-			for i, tok := range rec.tokens {
-				if i < len(upstreamtest.DefaultReply) && !strings.HasPrefix(upstreamtest.DefaultReply[i], tok.Text) {
-					t.Errorf("token %d = %q, out of order", i, tok.Text)
+		for _, whole := range []bool{false, true} {
+			name := tc.name
+			if whole {
+				// engine.Request.Whole: a complete reply instead of a
+				// stream, its text emitted in one piece.
+				name += "/whole"
+				tc.wantTokens = 1
+				if tc.opts.NoUsage {
+					tc.wantOut = max(1, estimateTokens([]string{tc.wantText}, false))
 				}
 			}
-			reqs := srv.Requests()
-			if len(reqs) != 1 {
-				t.Fatalf("server saw %d requests", len(reqs))
-			}
-			got := reqs[0]
-			if got.Path != tc.wantPath || !got.Stream || got.StreamOptions == nil || !got.StreamOptions.IncludeUsage {
-				t.Errorf("request %s stream=%v options=%v", got.Path, got.Stream, got.StreamOptions)
-			}
-			if got.Model != "test-model" || got.MaxTokens != req.MaxTokens || got.Temperature == nil || *got.Temperature != req.Temperature {
-				t.Errorf("request model=%q max_tokens=%d temperature=%v", got.Model, got.MaxTokens, got.Temperature)
-			}
-			if (got.TopK != nil) != (req.TopK > 0) || (got.TopK != nil && *got.TopK != req.TopK) {
-				t.Errorf("top_k = %v, want %d", got.TopK, req.TopK)
-			}
-			if (got.TopP != nil) != (req.TopP > 0) || (got.Seed != nil) != (req.Seed != nil) {
-				t.Errorf("top_p = %v, seed = %v", got.TopP, got.Seed)
-			}
-			if len(got.Logprobs) != 0 {
-				t.Errorf("logprobs sent unasked: %s", got.Logprobs)
-			}
-			if req.Prompt.Valid() != (got.Prompt != nil) || len(got.Messages) != len(req.Messages) {
-				t.Errorf("prompt/messages not passed: %+v", got)
-			}
-			for i, m := range got.Messages {
-				if m.Role != req.Messages[i].Role || m.Content != req.Messages[i].Content.String() {
-					t.Errorf("message %d = %+v", i, m)
-				}
-			}
-		})
+			t.Run(name, func(t *testing.T) { testGenerate(t, tc, whole) })
+		}
+	}
+}
+
+// generateCase is one case of TestOpenAIGenerate.
+type generateCase struct {
+	name       string
+	opts       upstreamtest.OpenAIOptions
+	req        func(t *testing.T) engine.Request
+	wantPath   string
+	wantText   string
+	wantStop   engine.StopReason
+	wantIn     int
+	wantOut    int
+	wantTokens int
+}
+
+func testGenerate(t *testing.T, tc generateCase, whole bool) {
+	srv := upstreamtest.NewOpenAIServer(tc.opts)
+	defer srv.Close()
+	o := newOpenAI(t, srv, nil)
+	req := tc.req(t)
+	req.Whole = whole
+	var rec recorder
+	res, err := o.Generate(t.Context(), req, rec.emit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Text != tc.wantText || rec.text() != tc.wantText {
+		t.Errorf("text = %q, emitted %q; want %q", res.Text, rec.text(), tc.wantText)
+	}
+	if res.StopReason != tc.wantStop {
+		t.Errorf("stop = %q, want %q", res.StopReason, tc.wantStop)
+	}
+	if res.InputTokens != tc.wantIn || res.OutputTokens != tc.wantOut {
+		t.Errorf("usage = %d in, %d out; want %d, %d", res.InputTokens, res.OutputTokens, tc.wantIn, tc.wantOut)
+	}
+	if len(rec.tokens) != tc.wantTokens {
+		t.Errorf("emitted %d tokens, want %d", len(rec.tokens), tc.wantTokens)
+	}
+	for i, tok := range rec.tokens {
+		if !whole && i < len(upstreamtest.DefaultReply) && !strings.HasPrefix(upstreamtest.DefaultReply[i], tok.Text) {
+			t.Errorf("token %d = %q, out of order", i, tok.Text)
+		}
+	}
+	reqs := srv.Requests()
+	if len(reqs) != 1 {
+		t.Fatalf("server saw %d requests", len(reqs))
+	}
+	got := reqs[0]
+	if got.Path != tc.wantPath || got.Stream == whole || (got.StreamOptions == nil) != whole || !whole && !got.StreamOptions.IncludeUsage {
+		t.Errorf("request %s stream=%v options=%v (whole %v)", got.Path, got.Stream, got.StreamOptions, whole)
+	}
+	if got.Model != "test-model" || got.MaxTokens != req.MaxTokens || got.Temperature == nil || *got.Temperature != req.Temperature {
+		t.Errorf("request model=%q max_tokens=%d temperature=%v", got.Model, got.MaxTokens, got.Temperature)
+	}
+	if (got.TopK != nil) != (req.TopK > 0) || (got.TopK != nil && *got.TopK != req.TopK) {
+		t.Errorf("top_k = %v, want %d", got.TopK, req.TopK)
+	}
+	if (got.TopP != nil) != (req.TopP > 0) || (got.Seed != nil) != (req.Seed != nil) {
+		t.Errorf("top_p = %v, seed = %v", got.TopP, got.Seed)
+	}
+	if len(got.Logprobs) != 0 {
+		t.Errorf("logprobs sent unasked: %s", got.Logprobs)
+	}
+	if req.Prompt.Valid() != (got.Prompt != nil) || len(got.Messages) != len(req.Messages) {
+		t.Errorf("prompt/messages not passed: %+v", got)
+	}
+	for i, m := range got.Messages {
+		if m.Role != req.Messages[i].Role || m.Content != req.Messages[i].Content.String() {
+			t.Errorf("message %d = %+v", i, m)
+		}
 	}
 }
 
@@ -225,29 +243,38 @@ func TestOpenAILogprobs(t *testing.T) {
 		{name: "completion", req: func(t *testing.T) engine.Request { return promptReq(t, 6) }, wantParam: "1"},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			srv := upstreamtest.NewOpenAIServer(upstreamtest.OpenAIOptions{})
-			defer srv.Close()
-			o := newOpenAI(t, srv, nil)
-			req := tc.req(t)
-			req.Logprobs = true
-			var rec recorder
-			res, err := o.Generate(t.Context(), req, rec.emit)
-			if err != nil {
-				t.Fatal(err)
+		for _, whole := range []bool{false, true} {
+			name := tc.name
+			if whole {
+				name += "/whole" // a complete reply still yields one token per logprob
 			}
-			if got := string(srv.Requests()[0].Logprobs); got != tc.wantParam {
-				t.Errorf("logprobs param = %s, want %s", got, tc.wantParam)
-			}
-			if len(rec.tokens) != 6 || len(res.Tokens) != 6 {
-				t.Fatalf("emitted %d, result %d tokens; want 6", len(rec.tokens), len(res.Tokens))
-			}
-			for i, tok := range rec.tokens {
-				if tok.Logprob != upstreamtest.Logprob(i) || res.Tokens[i] != tok {
-					t.Errorf("token %d = %+v, want logprob %v", i, tok, upstreamtest.Logprob(i))
+			t.Run(name, func(t *testing.T) {
+				srv := upstreamtest.NewOpenAIServer(upstreamtest.OpenAIOptions{})
+				defer srv.Close()
+				o := newOpenAI(t, srv, nil)
+				req := tc.req(t)
+				req.Logprobs, req.Whole = true, whole
+				var rec recorder
+				res, err := o.Generate(t.Context(), req, rec.emit)
+				if err != nil {
+					t.Fatal(err)
 				}
-			}
-		})
+				if got := string(srv.Requests()[0].Logprobs); got != tc.wantParam {
+					t.Errorf("logprobs param = %s, want %s", got, tc.wantParam)
+				}
+				if len(rec.tokens) != 6 || len(res.Tokens) != 6 {
+					t.Fatalf("emitted %d, result %d tokens; want 6", len(rec.tokens), len(res.Tokens))
+				}
+				for i, tok := range rec.tokens {
+					if tok.Logprob != upstreamtest.Logprob(i) || res.Tokens[i] != tok {
+						t.Errorf("token %d = %+v, want logprob %v", i, tok, upstreamtest.Logprob(i))
+					}
+				}
+				if got := srv.Requests()[0].Stream; got == whole {
+					t.Errorf("stream = %v with whole %v", got, whole)
+				}
+			})
+		}
 	}
 }
 
@@ -676,6 +703,49 @@ func TestNewOpenAIValidates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := NewOpenAI(tc.cfg); err == nil {
 				t.Error("accepted")
+			}
+		})
+	}
+}
+
+// TestOpenAIWholeFailures: with engine.Request.Whole nothing reaches the
+// caller before the reply is complete, so a reply cut anywhere is tried
+// again, and errors map as they do for streams.
+func TestOpenAIWholeFailures(t *testing.T) {
+	cases := []struct {
+		name         string
+		fail         []upstreamtest.Failure
+		wantKind     apierr.Kind // 0: success
+		wantAttempts int
+	}{
+		{name: "503-then-ok-is-retried", fail: []upstreamtest.Failure{{Status: 503}}, wantAttempts: 2},
+		{name: "drop-is-retried", fail: []upstreamtest.Failure{{DropAfter: 3}}, wantAttempts: 2},
+		{name: "cut-json-is-retried", fail: []upstreamtest.Failure{{EndEarly: true}}, wantAttempts: 2},
+		{name: "500-is-not-retried", fail: []upstreamtest.Failure{{Status: 500}}, wantKind: apierr.ModelError, wantAttempts: 1},
+		{name: "cut-until-retries-run-out", fail: []upstreamtest.Failure{{EndEarly: true}, {EndEarly: true}, {EndEarly: true}},
+			wantKind: apierr.ModelError, wantAttempts: 3},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := upstreamtest.NewOpenAIServer(upstreamtest.OpenAIOptions{})
+			defer srv.Close()
+			o := newOpenAI(t, srv, nil)
+			srv.Fail(tc.fail...)
+			req := chatReq(t, 64)
+			req.Whole = true
+			var rec recorder
+			res, err := o.Generate(t.Context(), req, rec.emit)
+			if got := srv.Attempts(); got != tc.wantAttempts {
+				t.Errorf("server saw %d attempts, want %d", got, tc.wantAttempts)
+			}
+			if tc.wantKind == 0 {
+				if err != nil || res.Text != strings.Join(upstreamtest.DefaultReply, "") || len(rec.tokens) != 1 {
+					t.Fatalf("Generate = %q (%d emits), %v", res.Text, len(rec.tokens), err)
+				}
+				return
+			}
+			if k, ok := kindOf(err); !ok || k != tc.wantKind || len(rec.tokens) != 0 {
+				t.Fatalf("err = %v (%d emits), want kind %v and nothing emitted", err, len(rec.tokens), tc.wantKind)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -193,9 +194,6 @@ func (s *OpenAIServer) generate(w http.ResponseWriter, r *http.Request) {
 	case s.opts.Model != "" && req.Model != s.opts.Model:
 		openAIError(w, http.StatusNotFound, fmt.Sprintf("The model `%s` does not exist.", req.Model), "NotFoundError")
 		return
-	case !req.Stream:
-		openAIError(w, http.StatusBadRequest, "this server only streams", "invalid_request_error")
-		return
 	case req.MaxTokens <= 0:
 		openAIError(w, http.StatusBadRequest, "max_tokens must be at least 1", "invalid_request_error")
 		return
@@ -213,6 +211,10 @@ func (s *OpenAIServer) generate(w http.ResponseWriter, r *http.Request) {
 			msg = http.StatusText(f.Status)
 		}
 		openAIError(w, f.Status, msg, "server_error")
+		return
+	}
+	if !req.Stream {
+		s.complete(w, r, &req, chat, f)
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
@@ -304,6 +306,77 @@ func (s *OpenAIServer) generate(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "data: [DONE]\n\n")
 		rc.Flush()
 	}
+}
+
+// complete answers a request that does not stream with the whole reply
+// in one JSON object, after the same per-token delays; a failure that
+// drops or hangs the stream drops or hangs this reply before it is sent.
+func (s *OpenAIServer) complete(w http.ResponseWriter, r *http.Request, req *OpenAIRequest, chat bool, f Failure) {
+	done := r.Context().Done()
+	gone := func() {
+		select {
+		case s.cancelled <- r.URL.Path:
+		default:
+		}
+	}
+	if f.Hang {
+		<-done
+		gone()
+		return
+	}
+	if f.EndEarly {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"id":"cmpl-upstreamtest","choices":[`) // and ends, cleanly
+		return
+	}
+	if f.DropAfter != 0 {
+		panic(http.ErrAbortHandler) // cuts the connection
+	}
+	p := makePlan(s.opts.Reply, req.MaxTokens, req.Stop)
+	for range p.tokens {
+		if !sleep(s.opts.TokenDelay, done) {
+			gone()
+			return
+		}
+	}
+	logprobs := len(req.Logprobs) > 0 && string(req.Logprobs) != "false" && string(req.Logprobs) != "null" && string(req.Logprobs) != "0"
+	text := strings.Join(p.tokens, "")
+	choice := map[string]any{"index": 0, "finish_reason": p.finish, "stop_reason": nil}
+	if p.matched != "" {
+		choice["stop_reason"] = p.matched
+	}
+	if chat {
+		choice["message"] = map[string]any{"role": "assistant", "content": text}
+		if logprobs {
+			var content []any
+			for i, tok := range p.tokens {
+				content = append(content, map[string]any{"token": tok, "logprob": Logprob(i), "bytes": []byte(tok), "top_logprobs": []any{}})
+			}
+			choice["logprobs"] = map[string]any{"content": content}
+		}
+	} else {
+		choice["text"] = text
+		if logprobs {
+			lps := make([]float64, len(p.tokens))
+			offsets := make([]int, len(p.tokens))
+			at := 0
+			for i, tok := range p.tokens {
+				lps[i], offsets[i] = Logprob(i), at
+				at += len(tok)
+			}
+			choice["logprobs"] = map[string]any{"tokens": p.tokens, "token_logprobs": lps, "top_logprobs": nil, "text_offset": offsets}
+		}
+	}
+	c := chunk(chat, choice)
+	if chat {
+		c["object"] = "chat.completion"
+	}
+	if !s.opts.NoUsage {
+		in := countWords(req.texts(), chat)
+		c["usage"] = map[string]int{"prompt_tokens": in, "completion_tokens": len(p.tokens), "total_tokens": in + len(p.tokens)}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(c)
 }
 
 func chunk(chat bool, choice map[string]any) map[string]any {
