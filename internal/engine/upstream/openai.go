@@ -271,7 +271,9 @@ func (o *OpenAI) attempt(ctx context.Context, path string, body []byte, req engi
 	}
 	s := streamState{req: req, emit: emit, res: &res}
 	defer func() { res.Text = s.text.String() }()
-	if req.Whole {
+	if req.Whole && !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		// (A server that streams although asked not to is read as a
+		// stream below.)
 		return o.whole(resp.Body, &s)
 	}
 	sse := newSSEReader(resp.Body)

@@ -750,3 +750,21 @@ func TestOpenAIWholeFailures(t *testing.T) {
 		})
 	}
 }
+
+// TestOpenAIWholeFromStreamingServer: a server that streams although asked
+// for a complete reply is read as a stream.
+func TestOpenAIWholeFromStreamingServer(t *testing.T) {
+	srv := upstreamtest.NewOpenAIServer(upstreamtest.OpenAIOptions{AlwaysStream: true})
+	defer srv.Close()
+	o := newOpenAI(t, srv, nil)
+	req := promptReq(t, 64)
+	req.Whole = true
+	var rec recorder
+	res, err := o.Generate(t.Context(), req, rec.emit)
+	if err != nil || res.Text != strings.Join(upstreamtest.DefaultReply, "") || res.StopReason != engine.StopEnd {
+		t.Fatalf("Generate = %q, %q, %v", res.Text, res.StopReason, err)
+	}
+	if got := srv.Requests()[0].Stream; got {
+		t.Fatal("asked for a stream")
+	}
+}

@@ -28,6 +28,9 @@ type OpenAIOptions struct {
 	NoTokenize bool
 	// APIKey, when set, must come as the bearer token.
 	APIKey string
+	// AlwaysStream streams even when asked for a complete reply, as some
+	// servers do.
+	AlwaysStream bool
 }
 
 // OpenAIRequest is a chat or completion request the server received.
@@ -213,7 +216,7 @@ func (s *OpenAIServer) generate(w http.ResponseWriter, r *http.Request) {
 		openAIError(w, f.Status, msg, "server_error")
 		return
 	}
-	if !req.Stream {
+	if !req.Stream && !s.opts.AlwaysStream {
 		s.complete(w, r, &req, chat, f)
 		return
 	}
