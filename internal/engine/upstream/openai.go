@@ -236,7 +236,8 @@ func (o *OpenAI) body(req engine.Request) (path string, body []byte, err error) 
 }
 
 // Generate streams a generation from the upstream, calling emit for each
-// token as its chunk arrives. Token.ID is -1: the OpenAI API does not give
+// token as its chunk arrives; with Request.Whole it asks for the complete
+// reply instead and emits it at once. Token.ID is -1: the OpenAI API does not give
 // ids. With Request.Logprobs each token carries the upstream's logprob.
 func (o *OpenAI) Generate(ctx context.Context, req engine.Request, emit func(engine.Token) error) (engine.Result, error) {
 	path, body, err := o.body(req)
@@ -248,7 +249,7 @@ func (o *OpenAI) Generate(ctx context.Context, req engine.Request, emit func(eng
 	})
 }
 
-// attempt sends one request and streams its reply.
+// attempt sends one request and streams its reply (or reads it whole).
 func (o *OpenAI) attempt(ctx context.Context, path string, body []byte, req engine.Request, emit func(engine.Token) error) (res engine.Result, emitted bool, err error) {
 	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, o.url+path, bytes.NewReader(body))
 	if err != nil {
