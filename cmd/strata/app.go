@@ -404,7 +404,8 @@ func openRouter(cfg config.Config) (router.Config, *router.Router, error) {
 }
 
 // maintain runs periodic housekeeping until ctx is done: expired vault
-// entries and keys whose deletion window has passed are removed.
+// entries, keys whose deletion window has passed and STS sessions older
+// than any session lasts are removed.
 func (a *app) maintain(ctx context.Context) error {
 	t := time.NewTicker(10 * time.Minute)
 	defer t.Stop()
@@ -416,6 +417,11 @@ func (a *app) maintain(ctx context.Context) error {
 		}
 		if _, err := a.keys.PurgeDeleted(ctx, time.Now()); err != nil && ctx.Err() == nil {
 			a.log.Warn("purging deleted keys", "err", err)
+		}
+		if n, err := a.dir.PurgeSessions(ctx); err != nil && ctx.Err() == nil {
+			a.log.Warn("purging old STS sessions", "err", err)
+		} else if n > 0 {
+			a.log.Info("purged old STS sessions", "count", n)
 		}
 		select {
 		case <-ctx.Done():

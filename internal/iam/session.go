@@ -105,6 +105,40 @@ func (s *Session) Check(token string, now time.Time) error {
 	return nil
 }
 
+// maxSessionLifetime is the longest an STS session lasts: AssumeRole's
+// DurationSeconds is at most 43200.
+const maxSessionLifetime = 43200 * time.Second
+
+// PurgeSessions deletes the sessions issued longer ago than any session
+// lasts, so that expired ones do not pile up in the store, and returns how
+// many it deleted. (A session that expired sooner stays until then; it is
+// refused all the same, by Session.Check.) Every replica may run it: a
+// session another replica deleted first is passed over.
+func (d *Directory) PurgeSessions(ctx context.Context) (int, error) {
+	before := d.now().Add(-maxSessionLifetime - time.Minute)
+	n, token := 0, ""
+	for {
+		recs, next, err := d.st.List(ctx, store.Query{Kind: kindSession, CreatedBefore: before, Ascending: true, Limit: 500, PageToken: token})
+		if err != nil {
+			return n, fmt.Errorf("iam: listing sessions to purge: %w", err)
+		}
+		for _, r := range recs {
+			err := d.st.Delete(ctx, r.Key(), 0)
+			switch {
+			case err == nil:
+				n++
+			case errors.Is(err, store.ErrNotFound):
+			default:
+				return n, fmt.Errorf("iam: purging session %s: %w", r.ID, err)
+			}
+		}
+		if next == "" {
+			return n, nil
+		}
+		token = next
+	}
+}
+
 func (d *Directory) now() time.Time {
 	if d.Now != nil {
 		return d.Now()
@@ -258,7 +292,8 @@ func (d *Directory) AssumeRole(ctx context.Context, authz Authorizer, caller *Pr
 	data, _ := json.Marshal(doc)
 	// Sessions are looked up by access key id alone, so they live under
 	// account "", as access keys do.
-	if _, err := d.st.Create(ctx, store.Record{Kind: kindSession, ID: akid, Status: "Active", Data: data}); err != nil {
+	// Created is the issue time, which PurgeSessions goes by.
+	if _, err := d.st.Create(ctx, store.Record{Kind: kindSession, ID: akid, Status: "Active", Created: now, Data: data}); err != nil {
 		return Credentials{}, fmt.Errorf("storing session: %w", err)
 	}
 	p := sessionPrincipal(role, in.SessionName, now)

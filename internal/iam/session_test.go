@@ -7,6 +7,7 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -387,5 +388,45 @@ func TestRoleChainingAndBootstrapRole(t *testing.T) {
 	}
 	if _, err := d.AssumeRole(ctx, authz, sess, iam.AssumeRoleInput{RoleARN: chain.ARN, SessionName: "c2"}); err != nil {
 		t.Fatalf("a trust naming the role lets its sessions assume: %v", err)
+	}
+}
+
+// TestPurgeSessions: sessions issued longer ago than any session lasts are
+// deleted; younger ones stay.
+func TestPurgeSessions(t *testing.T) {
+	d, db, clk := newSessionDirectory(t)
+	ctx := t.Context()
+	role, err := d.CreateRole(ctx, acct, "Reader", trustOf(allowAWS(acct)), map[string]string{"read": readerPolicy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := &iam.Principal{Account: acct, Kind: iam.KindRoot, ARN: "arn:aws:iam::111122223333:root", UserID: acct}
+	assume := func(name string) string {
+		creds, err := d.AssumeRole(ctx, &iam.Evaluator{}, root, iam.AssumeRoleInput{RoleARN: role.ARN, SessionName: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return creds.AccessKeyID
+	}
+	var old []string
+	for i := range 3 {
+		old = append(old, assume(fmt.Sprintf("old-%d", i)))
+	}
+	clk.Add(11 * time.Hour)
+	young := assume("young")
+	if n, err := d.PurgeSessions(ctx); err != nil || n != 0 {
+		t.Fatalf("purge before 12 h have passed: %d, %v", n, err)
+	}
+	clk.Add(2 * time.Hour) // the old ones are 13 h old, past the 12 h any session lasts
+	if n, err := d.PurgeSessions(ctx); err != nil || n != 3 {
+		t.Fatalf("purge = %d, %v; want the 3 old sessions", n, err)
+	}
+	for _, id := range old {
+		if _, err := db.Get(ctx, store.Key{Kind: "sts-session", ID: id}); !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("old session %s: %v, want it gone", id, err)
+		}
+	}
+	if _, err := d.LookupSession(ctx, young); err != nil {
+		t.Errorf("young session: %v", err)
 	}
 }
