@@ -255,11 +255,9 @@ func startStrata(ctx context.Context, dir, work, upURL string, env []string) (*s
 		return nil, err
 	}
 	bin := filepath.Join(work, "strata")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/strata")
+	// By import path: it names the tree's own package from anywhere in it.
+	build := exec.Command("go", "build", "-o", bin, "strata/cmd/strata")
 	build.Dir = dir
-	if dir == "." {
-		build.Args[len(build.Args)-1] = "strata/cmd/strata"
-	}
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("build: %v\n%s", err, out)
 	}

@@ -228,14 +228,21 @@ func TestAssumeRoleInputs(t *testing.T) {
 	}
 }
 
-func TestSessionCredentials(t *testing.T) {
-	d, db, clk := newSessionDirectory(t)
-	ctx := t.Context()
-	role, err := d.CreateRole(ctx, acct, "Reader", trustOf(allowAWS(acct)), map[string]string{"read": readerPolicy})
+// readerRole creates the role Reader, which its account trusts, and
+// returns it with the account's root, who may assume it.
+func readerRole(t *testing.T, d *iam.Directory) (*iam.Role, *iam.Principal) {
+	t.Helper()
+	role, err := d.CreateRole(t.Context(), acct, "Reader", trustOf(allowAWS(acct)), map[string]string{"read": readerPolicy})
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := &iam.Principal{Account: acct, Kind: iam.KindRoot, ARN: "arn:aws:iam::111122223333:root", UserID: acct}
+	return role, &iam.Principal{Account: acct, Kind: iam.KindRoot, ARN: "arn:aws:iam::111122223333:root", UserID: acct}
+}
+
+func TestSessionCredentials(t *testing.T) {
+	d, db, clk := newSessionDirectory(t)
+	ctx := t.Context()
+	role, root := readerRole(t, d)
 	creds, err := d.AssumeRole(ctx, &iam.Evaluator{}, root, iam.AssumeRoleInput{RoleARN: role.ARN, SessionName: "job-1", Duration: 900 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -396,11 +403,7 @@ func TestRoleChainingAndBootstrapRole(t *testing.T) {
 func TestPurgeSessions(t *testing.T) {
 	d, db, clk := newSessionDirectory(t)
 	ctx := t.Context()
-	role, err := d.CreateRole(ctx, acct, "Reader", trustOf(allowAWS(acct)), map[string]string{"read": readerPolicy})
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := &iam.Principal{Account: acct, Kind: iam.KindRoot, ARN: "arn:aws:iam::111122223333:root", UserID: acct}
+	role, root := readerRole(t, d)
 	assume := func(name string) string {
 		creds, err := d.AssumeRole(ctx, &iam.Evaluator{}, root, iam.AssumeRoleInput{RoleARN: role.ARN, SessionName: name})
 		if err != nil {

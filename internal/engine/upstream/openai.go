@@ -337,8 +337,7 @@ func (o *OpenAI) whole(body io.Reader, s *streamState) (engine.Result, bool, err
 		// estimate as CountTokens does.
 		s.res.OutputTokens = max(s.count, estimateTokens([]string{s.text.String()}, false))
 	}
-	s.res.Text = s.text.String()
-	return *s.res, s.emitted, nil
+	return *s.res, s.emitted, nil // attempt fills in the text
 }
 
 // Reading a reply to its end after [DONE] lets the transport reuse its

@@ -238,7 +238,7 @@ func (s *OpenAIServer) generate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p := makePlan(s.opts.Reply, req.MaxTokens, req.Stop)
-	logprobs := len(req.Logprobs) > 0 && string(req.Logprobs) != "false" && string(req.Logprobs) != "null" && string(req.Logprobs) != "0"
+	logprobs := req.wantsLogprobs()
 	write := func(v any) bool {
 		b, _ := json.Marshal(v)
 		if _, err := fmt.Fprintf(w, "data: %s\n\n", b); err != nil {
@@ -267,14 +267,12 @@ func (s *OpenAIServer) generate(w http.ResponseWriter, r *http.Request) {
 		if chat {
 			choice["delta"] = map[string]any{"role": "assistant", "content": tok}
 			if logprobs {
-				choice["logprobs"] = map[string]any{"content": []any{map[string]any{
-					"token": tok, "logprob": Logprob(i), "bytes": []byte(tok), "top_logprobs": []any{}}}}
+				choice["logprobs"] = logprobsOf(chat, []string{tok}, i)
 			}
 		} else {
 			choice["text"] = tok
 			if logprobs {
-				choice["logprobs"] = map[string]any{"tokens": []string{tok}, "token_logprobs": []float64{Logprob(i)},
-					"top_logprobs": nil, "text_offset": []int{0}}
+				choice["logprobs"] = logprobsOf(chat, []string{tok}, i)
 			}
 		}
 		if !write(chunk(chat, choice)) {
@@ -342,7 +340,7 @@ func (s *OpenAIServer) complete(w http.ResponseWriter, r *http.Request, req *Ope
 			return
 		}
 	}
-	logprobs := len(req.Logprobs) > 0 && string(req.Logprobs) != "false" && string(req.Logprobs) != "null" && string(req.Logprobs) != "0"
+	logprobs := req.wantsLogprobs()
 	text := strings.Join(p.tokens, "")
 	choice := map[string]any{"index": 0, "finish_reason": p.finish, "stop_reason": nil}
 	if p.matched != "" {
@@ -350,25 +348,11 @@ func (s *OpenAIServer) complete(w http.ResponseWriter, r *http.Request, req *Ope
 	}
 	if chat {
 		choice["message"] = map[string]any{"role": "assistant", "content": text}
-		if logprobs {
-			var content []any
-			for i, tok := range p.tokens {
-				content = append(content, map[string]any{"token": tok, "logprob": Logprob(i), "bytes": []byte(tok), "top_logprobs": []any{}})
-			}
-			choice["logprobs"] = map[string]any{"content": content}
-		}
 	} else {
 		choice["text"] = text
-		if logprobs {
-			lps := make([]float64, len(p.tokens))
-			offsets := make([]int, len(p.tokens))
-			at := 0
-			for i, tok := range p.tokens {
-				lps[i], offsets[i] = Logprob(i), at
-				at += len(tok)
-			}
-			choice["logprobs"] = map[string]any{"tokens": p.tokens, "token_logprobs": lps, "top_logprobs": nil, "text_offset": offsets}
-		}
+	}
+	if logprobs {
+		choice["logprobs"] = logprobsOf(chat, p.tokens, 0)
 	}
 	c := chunk(chat, choice)
 	if chat {
@@ -380,6 +364,31 @@ func (s *OpenAIServer) complete(w http.ResponseWriter, r *http.Request, req *Ope
 	}
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(c)
+}
+
+// wantsLogprobs reports whether the request asks for logprobs (true for
+// chat, a positive count for completions).
+func (r *OpenAIRequest) wantsLogprobs() bool {
+	v := string(r.Logprobs)
+	return len(v) > 0 && v != "false" && v != "null" && v != "0"
+}
+
+// logprobsOf is a choice's logprobs object for toks, the tokens from
+// index first of the reply, in the chat or the completions shape.
+func logprobsOf(chat bool, toks []string, first int) map[string]any {
+	if chat {
+		content := make([]any, len(toks))
+		for i, tok := range toks {
+			content[i] = map[string]any{"token": tok, "logprob": Logprob(first + i), "bytes": []byte(tok), "top_logprobs": []any{}}
+		}
+		return map[string]any{"content": content}
+	}
+	lps, offsets, at := make([]float64, len(toks)), make([]int, len(toks)), 0
+	for i, tok := range toks {
+		lps[i], offsets[i] = Logprob(first+i), at
+		at += len(tok)
+	}
+	return map[string]any{"tokens": toks, "token_logprobs": lps, "top_logprobs": nil, "text_offset": offsets}
 }
 
 func chunk(chat bool, choice map[string]any) map[string]any {
