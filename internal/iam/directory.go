@@ -114,7 +114,19 @@ const (
 	bedrockTrust = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"bedrock.amazonaws.com"},"Action":"sts:AssumeRole","Condition":{"StringEquals":{"aws:SourceAccount":"%[1]s"}}},` +
 		`{"Sid":"AccountIdentityPolicies","Effect":"Allow","Principal":{"AWS":"arn:aws:iam::%[1]s:root"},"Action":"sts:AssumeRole"}]}`
 	importRolePolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket"],"Resource":["arn:aws:s3:::*","arn:aws:s3:::*/*"],"Condition":{"StringEquals":{"aws:ResourceAccount":"%s"}}}]}`
+	// CustomizationRoleName is the service role model customization jobs
+	// run as (the name the Bedrock guides use): it reads training data from
+	// the account's buckets and writes job outputs (metrics, scan reports)
+	// to them.
+	CustomizationRoleName   = "BedrockCustomModelRole"
+	customizationRolePolicy = `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:ListBucket","s3:PutObject"],"Resource":["arn:aws:s3:::*","arn:aws:s3:::*/*"],"Condition":{"StringEquals":{"aws:ResourceAccount":"%s"}}}]}`
 )
+
+func (d *Directory) customizationRole(account string) (store.Record, error) {
+	return d.roleRecord(account, CustomizationRoleName, fmt.Sprintf(bedrockTrust, account),
+		map[string]string{"ReadWriteAccountBuckets": fmt.Sprintf(customizationRolePolicy, account)},
+		"Lets Bedrock model customization jobs read training data from and write outputs to this account's buckets")
+}
 
 // RootAccount returns the root account created by Bootstrap, or
 // ErrNoSuchEntity before the first start.
@@ -143,6 +155,18 @@ func (d *Directory) Bootstrap(ctx context.Context, persist func(Bootstrap) error
 	if acct, err := d.RootAccount(ctx); err == nil {
 		b := Bootstrap{Account: acct, UserName: AdminUserName, UserARN: arn.IAM(acct, "user/"+AdminUserName),
 			RoleARN: arn.IAM(acct, "role/"+ImportRoleName)}
+		// Installs made before model customization lack its role.
+		if _, err := d.st.GetByName(ctx, kindRole, acct, CustomizationRoleName); errors.Is(err, store.ErrNotFound) {
+			r, err := d.customizationRole(acct)
+			if err != nil {
+				return Bootstrap{}, err
+			}
+			if _, err := d.st.Create(ctx, r); err != nil && !errors.Is(err, store.ErrConflict) {
+				return Bootstrap{}, fmt.Errorf("creating the %s role: %w", CustomizationRoleName, err)
+			}
+		} else if err != nil {
+			return Bootstrap{}, err
+		}
 		return b, nil
 	} else if !errors.Is(err, ErrNoSuchEntity) {
 		return Bootstrap{}, err
@@ -163,6 +187,10 @@ func (d *Directory) Bootstrap(ctx context.Context, persist func(Bootstrap) error
 	if err != nil {
 		return Bootstrap{}, err
 	}
+	crole, err := d.customizationRole(acct)
+	if err != nil {
+		return Bootstrap{}, err
+	}
 	b := Bootstrap{Account: acct, UserName: AdminUserName, UserARN: user.ARN, AccessKeyID: akid,
 		SecretAccessKey: secret, RoleARN: role.ARN, Created: true}
 	if err := persist(b); err != nil {
@@ -170,7 +198,7 @@ func (d *Directory) Bootstrap(ctx context.Context, persist func(Bootstrap) error
 	}
 	err = d.st.Apply(ctx, []store.Op{
 		{Create: &store.Record{Kind: kindInstall, ID: "root", Data: inst}},
-		{Create: &user}, {Create: &key}, {Create: &role},
+		{Create: &user}, {Create: &key}, {Create: &role}, {Create: &crole},
 	})
 	if err != nil {
 		return Bootstrap{}, fmt.Errorf("creating the root account: %w", err)

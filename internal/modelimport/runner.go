@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -225,10 +226,7 @@ func failureMessage(err error) string {
 }
 
 func (s *Service) deleteFiles(ctx context.Context, m *Model) {
-	for _, f := range m.Files {
-		s.o.Artifacts.Delete(ctx, f.BlobKey)
-	}
-	s.o.Artifacts.Delete(ctx, manifestKey(m.Account, m.ID))
+	DeleteFiles(ctx, s.o.Artifacts, m, s.log)
 }
 
 // importModel reads the source as the job's role, validates it, and copies
@@ -271,40 +269,79 @@ func (s *Service) importModel(ctx context.Context, j *Job, done, total *atomic.I
 			}
 		}
 	}
-	v, err := Validate(ctx, src, files, s.o.Limits)
-	if err != nil {
-		return nil, err
+	m := &Model{
+		ARN: arn.Bedrock(s.o.Region, j.Account, "imported-model", j.ImportedModelID), ID: j.ImportedModelID,
+		Name: j.ImportedModelName, Account: j.Account, JobName: j.Name, JobARN: j.ARN, SourceURI: j.SourceURI,
+		KMSKeyARN: j.KMSKeyARN, Tags: j.ModelTags,
 	}
-	total.Store(v.TotalBytes)
-	modelARN := arn.Bedrock(s.o.Region, j.Account, "imported-model", j.ImportedModelID)
-	encCtx := map[string]string{"aws:bedrock:arn": modelARN}
-	key, wrapped, err := s.o.Keys.DataKey(ctx, j.KMSKeyARN, encCtx)
+	err = Store(ctx, Stored{Artifacts: s.o.Artifacts, Keys: s.o.Keys, Limits: s.o.Limits, Done: done, Total: total}, src, files, m)
+	return m, err
+}
+
+// Stored says where and how [Store] keeps a model's files.
+type Stored struct {
+	Artifacts Artifacts // non-nil
+	Keys      Keys      // non-nil
+	Limits    Limits
+	// Done and Total, if set, count the plaintext bytes copied and to copy.
+	Done, Total *atomic.Int64
+}
+
+// Store validates the model folder files of src as an import does, then
+// copies every file hashed and encrypted into the artifact store under a
+// fresh data key made under m.KMSKeyARN and bound to m.ARN, and writes the
+// manifest. m must have ARN, ID, Account and KMSKeyARN set; Store fills in
+// Architecture, Instruct, Config, ModelUnits, WrappedKey, TotalBytes and
+// Files. On error, m.Files lists what may have been written, for cleanup.
+// Imports use it for their sources; model customization for the folders it
+// trains.
+func Store(ctx context.Context, st Stored, src Source, files []FileInfo, m *Model) error {
+	if st.Done == nil {
+		st.Done = new(atomic.Int64)
+	}
+	if st.Total == nil {
+		st.Total = new(atomic.Int64)
+	}
+	v, err := Validate(ctx, src, files, st.Limits)
 	if err != nil {
-		return nil, fmt.Errorf("making the model's data key under %s: %w", j.KMSKeyARN, err)
+		return err
+	}
+	st.Total.Store(v.TotalBytes)
+	encCtx := map[string]string{"aws:bedrock:arn": m.ARN}
+	key, wrapped, err := st.Keys.DataKey(ctx, m.KMSKeyARN, encCtx)
+	if err != nil {
+		return fmt.Errorf("making the model's data key under %s: %w", m.KMSKeyARN, err)
 	}
 	defer clear(key)
 	cfg, _ := json.Marshal(v.Config)
-	m := &Model{
-		ARN: modelARN, ID: j.ImportedModelID, Name: j.ImportedModelName, Account: j.Account,
-		JobName: j.Name, JobARN: j.ARN, SourceURI: j.SourceURI, Architecture: v.Architecture,
-		Instruct: v.Instruct, KMSKeyARN: j.KMSKeyARN, WrappedKey: wrapped, TotalBytes: v.TotalBytes,
-		Config: cfg, ModelUnits: modelUnits(v.TotalBytes), Tags: j.ModelTags,
-	}
+	m.Architecture, m.Instruct, m.WrappedKey, m.TotalBytes = v.Architecture, v.Instruct, wrapped, v.TotalBytes
+	m.Config, m.ModelUnits = cfg, modelUnits(v.TotalBytes)
 	for _, f := range files {
-		mf, err := s.copyFile(ctx, src, f, m, key, done)
+		mf, err := copyFile(ctx, st, src, f, m, key)
 		m.Files = append(m.Files, mf)
 		if err != nil {
-			return m, fmt.Errorf("copying %s: %w", f.Name, err)
+			return fmt.Errorf("copying %s: %w", f.Name, err)
 		}
 	}
 	manifest, _ := json.MarshalIndent(struct {
 		Model string         `json:"model"`
 		Files []ManifestFile `json:"files"`
 	}{m.ARN, m.Files}, "", "  ")
-	if _, err := s.o.Artifacts.Put(ctx, manifestKey(m.Account, m.ID), bytes.NewReader(manifest)); err != nil {
-		return m, fmt.Errorf("writing the manifest: %w", err)
+	if _, err := st.Artifacts.Put(ctx, manifestKey(m), bytes.NewReader(manifest)); err != nil {
+		return fmt.Errorf("writing the manifest: %w", err)
 	}
-	return m, nil
+	return nil
+}
+
+// DeleteFiles removes a stored model's files and manifest from the artifact
+// store, logging what it could not remove.
+func DeleteFiles(ctx context.Context, art Artifacts, m *Model, log *slog.Logger) {
+	for _, f := range m.Files {
+		if err := art.Delete(ctx, f.BlobKey); err != nil && log != nil {
+			log.Warn("deleting model artifact", "model", m.ARN, "key", f.BlobKey, "err", err)
+		}
+	}
+	art.Delete(ctx, manifestKey(m))
 }
 
 // bucketSource reads s3://BUCKET/PREFIX/ from the S3 server when one is
@@ -322,8 +359,8 @@ func modelUnits(size int64) int { return int(size/10_000_000_000) + 1 }
 
 // copyFile streams one file through SHA-256 and encryption into the
 // artifact store, in constant memory.
-func (s *Service) copyFile(ctx context.Context, src Source, f FileInfo, m *Model, key []byte, done *atomic.Int64) (ManifestFile, error) {
-	mf := ManifestFile{Name: f.Name, Size: f.Size, BlobKey: fileKey(m.Account, m.ID, f.Name)}
+func copyFile(ctx context.Context, st Stored, src Source, f FileInfo, m *Model, key []byte) (ManifestFile, error) {
+	mf := ManifestFile{Name: f.Name, Size: f.Size, BlobKey: fileKey(m, f.Name)}
 	obj, err := src.Open(ctx, f)
 	if err != nil {
 		return mf, err
@@ -332,12 +369,12 @@ func (s *Service) copyFile(ctx context.Context, src Source, f FileInfo, m *Model
 	h := sha256.New()
 	pr, pw := io.Pipe()
 	go func() {
-		enc, err := s.o.Keys.EncryptStream(pw, key, []byte(m.ARN+"/"+f.Name))
+		enc, err := st.Keys.EncryptStream(pw, key, []byte(m.ARN+"/"+f.Name))
 		if err != nil {
 			pw.CloseWithError(err)
 			return
 		}
-		r := io.TeeReader(&ctxReader{ctx: ctx, r: obj, done: done}, h)
+		r := io.TeeReader(&ctxReader{ctx: ctx, r: obj, done: st.Done}, h)
 		n, err := io.Copy(enc, r)
 		if err == nil && n != f.Size {
 			err = fmt.Errorf("read %d bytes, the source listed %d (the file changed during the import)", n, f.Size)
@@ -347,7 +384,7 @@ func (s *Service) copyFile(ctx context.Context, src Source, f FileInfo, m *Model
 		}
 		pw.CloseWithError(err)
 	}()
-	_, err = s.o.Artifacts.Put(ctx, mf.BlobKey, pr)
+	_, err = st.Artifacts.Put(ctx, mf.BlobKey, pr)
 	pr.CloseWithError(err) // unblock the writer if Put stopped early
 	if err != nil {
 		return mf, err

@@ -350,7 +350,7 @@ func TestImportFromS3(t *testing.T) {
 	if len(m.Files) != len(entries) {
 		t.Errorf("imported %d files, the folder holds %d", len(m.Files), len(entries))
 	}
-	rc, err := h.artifacts.Get(t.Context(), manifestKey(m.Account, m.ID))
+	rc, err := h.artifacts.Get(t.Context(), manifestKey(m))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -365,12 +364,7 @@ func (s *Service) DeleteModel(ctx context.Context, p *iam.Principal, ident strin
 		}
 		return err
 	}
-	for _, f := range m.Files {
-		if err := s.o.Artifacts.Delete(ctx, f.BlobKey); err != nil {
-			s.log.Warn("deleting model artifact", "model", m.ARN, "key", f.BlobKey, "err", err)
-		}
-	}
-	s.o.Artifacts.Delete(ctx, manifestKey(m.Account, m.ID))
+	DeleteFiles(ctx, s.o.Artifacts, m, s.log)
 	if s.onDelete != nil {
 		s.onDelete(m.ARN)
 	}
@@ -437,13 +431,19 @@ func (s *Service) UpdateTags(ctx context.Context, p *iam.Principal, resourceARN 
 	})
 }
 
-func manifestKey(account, modelID string) string {
-	return filepath.ToSlash(filepath.Join("imported-models", account, modelID, "manifest.json"))
+// artifactDir is the artifact-store folder of a stored model: by its ARN's
+// resource type, "imported-models/ACCOUNT/ID" or "custom-models/ACCOUNT/ID".
+func artifactDir(m *Model) string {
+	kind := "imported-models"
+	if strings.Contains(m.ARN, ":custom-model/") {
+		kind = "custom-models"
+	}
+	return kind + "/" + m.Account + "/" + m.ID
 }
 
-func fileKey(account, modelID, name string) string {
-	return "imported-models/" + account + "/" + modelID + "/files/" + name + ".enc"
-}
+func manifestKey(m *Model) string { return artifactDir(m) + "/manifest.json" }
+
+func fileKey(m *Model, name string) string { return artifactDir(m) + "/files/" + name + ".enc" }
 
 // LookupModel finds an imported model by name, id or ARN in account,
 // without an authorization check: the caller (the runtime) authorizes the

@@ -65,11 +65,6 @@ func (m *ImportedModel) Size() int64 {
 
 // Load implements Loadable.
 func (m *ImportedModel) Load(ctx context.Context) (engine.Engine, error) {
-	key, err := m.Keys.UnwrapDataKey(ctx, m.Model.WrappedKey, map[string]string{"aws:bedrock:arn": m.Model.ARN})
-	if err != nil {
-		return nil, fmt.Errorf("unwrapping the data key of %s: %w", m.Model.ARN, err)
-	}
-	defer clear(key)
 	if err := os.MkdirAll(m.PlainDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -78,12 +73,27 @@ func (m *ImportedModel) Load(ctx context.Context) (engine.Engine, error) {
 		return nil, err
 	}
 	defer os.RemoveAll(dir)
-	for _, f := range m.Model.Files {
-		if err := m.decryptFile(ctx, f, key, filepath.Join(dir, f.Name)); err != nil {
-			return nil, fmt.Errorf("decrypting %s of %s: %w", f.Name, m.Model.ARN, err)
-		}
+	if err := m.WriteFiles(ctx, dir); err != nil {
+		return nil, err
 	}
 	return m.Open(dir)
+}
+
+// WriteFiles decrypts the model's files into dir (which should be in
+// PlainDir), checking each against the manifest's size and SHA-256.
+// Model customization reads a base model this way.
+func (m *ImportedModel) WriteFiles(ctx context.Context, dir string) error {
+	key, err := m.Keys.UnwrapDataKey(ctx, m.Model.WrappedKey, map[string]string{"aws:bedrock:arn": m.Model.ARN})
+	if err != nil {
+		return fmt.Errorf("unwrapping the data key of %s: %w", m.Model.ARN, err)
+	}
+	defer clear(key)
+	for _, f := range m.Model.Files {
+		if err := m.decryptFile(ctx, f, key, filepath.Join(dir, f.Name)); err != nil {
+			return fmt.Errorf("decrypting %s of %s: %w", f.Name, m.Model.ARN, err)
+		}
+	}
+	return nil
 }
 
 func (m *ImportedModel) decryptFile(ctx context.Context, f modelimport.ManifestFile, key []byte, dst string) error {
