@@ -21,6 +21,7 @@ import (
 	s3api "strata/internal/api/s3"
 	"strata/internal/api/sts"
 	"strata/internal/api/support"
+	"strata/internal/apierr"
 	"strata/internal/audit"
 	"strata/internal/auth"
 	"strata/internal/blob"
@@ -28,6 +29,7 @@ import (
 	blobs3 "strata/internal/blob/s3"
 	"strata/internal/bucket"
 	"strata/internal/config"
+	"strata/internal/customize"
 	"strata/internal/dashboard"
 	"strata/internal/engine"
 	"strata/internal/engine/llm"
@@ -60,6 +62,7 @@ type app struct {
 	authz   iam.Authorizer
 	boot    iam.Bootstrap
 	imports *modelimport.Service
+	custom  *customize.Service
 	runtime *runtime.Runtime
 	metrics *metrics.Metrics
 
@@ -166,14 +169,46 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 			a.runtime.Forget()
 		}
 	})
-	imported := &runtime.ImportedResolver{
-		Models: a.imports, Blobs: a.blobs, Keys: a.keys, PlainDir: filepath.Join(rc.PlaintextDir, nodeID),
-		Open: func(dir string) (engine.Engine, error) {
-			return llm.Open(dir, llm.LoadOptions{Threads: rc.Threads}, llm.Options{MaxSeqs: rc.MaxSequences, Logger: log.With("component", "llm")})
-		},
+	openLLM := func(dir string) (engine.Engine, error) {
+		return llm.Open(dir, llm.LoadOptions{Threads: rc.Threads}, llm.Options{MaxSeqs: rc.MaxSequences, Logger: log.With("component", "llm")})
 	}
-	a.provisioned = throughput.New(throughput.Options{Store: a.db, Models: a.imports, Targets: imported, Authorizer: a.authz,
-		Warmer: &throughput.ResidencyWarmer{Targets: imported, Residency: residency}, Region: cfg.Region,
+	plainDir := filepath.Join(rc.PlaintextDir, nodeID)
+	// Decrypted files live there only while a model loads or a
+	// customization job runs; a process killed meanwhile leaves them, so
+	// they go now, before this node uses the folder again.
+	if left, _ := os.ReadDir(plainDir); len(left) > 0 {
+		log.Warn("removing plaintext model files left by an interrupted run", "dir", plainDir, "entries", len(left))
+		if err := os.RemoveAll(plainDir); err != nil {
+			a.Close()
+			return nil, fmt.Errorf("removing leftover plaintext in %s: %w", plainDir, err)
+		}
+	}
+	imported := &runtime.ImportedResolver{Models: a.imports, Blobs: a.blobs, Keys: a.keys, PlainDir: plainDir, Open: openLLM}
+	// Custom models are served like imported ones, but only through a
+	// deployment or provisioned throughput.
+	custom := &runtime.ImportedResolver{Blobs: a.blobs, Keys: a.keys, PlainDir: plainDir, Open: openLLM} // Models below
+	var buckets customize.Buckets
+	if s3c != nil {
+		buckets = customize.S3Buckets(s3c)
+	} else {
+		buckets = customize.EmbeddedBuckets(a.buckets)
+	}
+	a.custom = customize.New(customize.Options{
+		Store: a.db, Artifacts: a.blobs, Keys: a.keys, Authorizer: importAuthz, Directory: a.dir, Buckets: buckets,
+		BucketOwner: a.boot.Account, Base: a.imports, Targets: custom,
+		PlainDir: filepath.Join(plainDir, "customize"), Region: cfg.Region, NodeID: nodeID, Logger: log.With("component", "customize"),
+	})
+	custom.Models = a.custom
+	a.custom.OnModelDeleted(func(arn string) {
+		residency.Evict(arn)
+		if a.runtime != nil {
+			a.runtime.Forget()
+		}
+	})
+	models := modelLookups{a.imports, a.custom}
+	provisionable := &runtime.ImportedResolver{Models: models, Blobs: a.blobs, Keys: a.keys, PlainDir: plainDir, Open: openLLM}
+	a.provisioned = throughput.New(throughput.Options{Store: a.db, Models: models, Targets: provisionable, Authorizer: a.authz,
+		Warmer: &throughput.ResidencyWarmer{Targets: provisionable, Residency: residency}, Region: cfg.Region,
 		StreamsPerUnit: cfg.Quotas.StreamsPerUnit, QueueWait: cfg.Quotas.QueueWait(), Logger: log.With("component", "throughput")})
 	a.profiles = profile.New(profile.Options{Store: a.db, Models: a.imports, Targets: imported, Authorizer: a.authz,
 		Region: cfg.Region, Logger: log.With("component", "profile")})
@@ -212,7 +247,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		return nil, err
 	}
 	a.runtime = runtime.New(runtime.Options{
-		Resolver:   runtime.Chain{a.provisioned, a.profiles, imported, remote},
+		Resolver:   runtime.Chain{a.provisioned, a.profiles, a.custom, imported, remote},
 		Admitter:   &throughput.Admitter{Quotas: quotas, Provisioned: a.provisioned},
 		Authorizer: a.authz, Guard: g, Residency: residency, Timeout: rc.Timeout, Observer: runtime.Observers{a.metrics, a.trail},
 		Logger: log.With("component", "runtime"),
@@ -224,7 +259,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 func (a *app) Handler() http.Handler {
 	mux := http.NewServeMux()
 	awsAuth := server.NewSigV4(a.dir, "bedrock", "sts")
-	(&bedrock.Handler{Authn: awsAuth, Imports: a.imports, Runtime: a.runtime, Provisioned: a.provisioned, Profiles: a.profiles, Guardrails: a.guardrails,
+	(&bedrock.Handler{Authn: awsAuth, Imports: a.imports, Customize: a.custom, Runtime: a.runtime, Provisioned: a.provisioned, Profiles: a.profiles, Guardrails: a.guardrails,
 		Audit: a.trail, Logger: a.log.With("component", "bedrock")}).Register(mux)
 	mux.Handle("POST /{$}", &sts.Handler{Authn: awsAuth, Roles: a.dir, Authorizer: a.authz, Audit: a.trail, Logger: a.log.With("component", "sts")})
 	bearer := server.NewBearer(a.dir.LookupAPIKey, awsAuth) // API keys, else SigV4
@@ -429,4 +464,24 @@ func (a *app) maintain(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// modelLookups finds a model among imported and custom models, for
+// provisioned throughput, which serves both.
+type modelLookups []interface {
+	LookupModel(ctx context.Context, account, ident string) (*modelimport.Model, error)
+}
+
+func (ls modelLookups) LookupModel(ctx context.Context, account, ident string) (*modelimport.Model, error) {
+	var err error
+	for _, l := range ls {
+		var m *modelimport.Model
+		if m, err = l.LookupModel(ctx, account, ident); err == nil {
+			return m, nil
+		}
+		if e, ok := errors.AsType[*apierr.Error](err); !ok || e.Kind != apierr.NotFound {
+			return nil, err
+		}
+	}
+	return nil, err
 }

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"sync"
 
+	"strata/internal/arn"
 	"strata/internal/config"
+	"strata/internal/iam"
 	"strata/internal/server"
 )
 
@@ -110,6 +112,7 @@ func runServe(ctx context.Context, args []string) error {
 		cancel()
 	})
 	wg.Go(func() { errc <- app.imports.Run(ctx) })
+	wg.Go(func() { errc <- app.custom.Run(ctx) })
 	wg.Go(func() { errc <- app.provisioned.Run(ctx) })
 	wg.Go(func() { errc <- app.trail.Run(ctx) })
 	wg.Go(func() { errc <- app.maintain(ctx) })
@@ -141,6 +144,7 @@ func printBanner(w *os.File, endpoint string, cfg config.Config, a *app) {
 		fmt.Fprintf(w, "  credentials: %s\n", abs)
 	}
 	fmt.Fprintf(w, "  import role: %s\n", a.boot.RoleARN)
+	fmt.Fprintf(w, "  tuning role: %s\n", arn.IAM(a.boot.Account, "role/"+iam.CustomizationRoleName))
 	if cfg.S3.Endpoint != "" {
 		fmt.Fprintf(w, "  buckets:     s3:// sources are read from %s\n", cfg.S3.Endpoint)
 	}

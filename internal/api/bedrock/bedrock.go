@@ -8,6 +8,7 @@ import (
 	"strata/internal/apierr"
 	"strata/internal/audit"
 	"strata/internal/auth"
+	"strata/internal/customize"
 	"strata/internal/guardrails"
 	"strata/internal/iam"
 	"strata/internal/modelimport"
@@ -35,6 +36,9 @@ type Handler struct {
 	// guardrails of InvokeModel and Converse; nil answers them with
 	// UnknownOperationException.
 	Guardrails *guardrails.Service // or nil
+	// Customize serves model customization, custom models and custom
+	// model deployments; nil answers them with UnknownOperationException.
+	Customize *customize.Service // or nil
 	// Audit, when set, gets every operation as an event.
 	Audit Recorder // or nil
 	// Taggers tag other resource types, by ARN resource type; or nil.
@@ -82,6 +86,24 @@ func (h *Handler) Register(mux *http.ServeMux) {
 		{"POST /model/{modelId}/converse-stream", "ConverseStream", h.converseStream},
 		{"POST /model/{modelId}/count-tokens", "CountTokens", h.countTokens},
 	}
+	if h.Customize != nil {
+		routes = append(routes, []struct {
+			pattern, name string
+			fn            handlerFunc
+		}{
+			{"POST /model-customization-jobs", "CreateModelCustomizationJob", h.createModelCustomizationJob},
+			{"GET /model-customization-jobs/{jobIdentifier}", "GetModelCustomizationJob", h.getModelCustomizationJob},
+			{"GET /model-customization-jobs", "ListModelCustomizationJobs", h.listModelCustomizationJobs},
+			{"POST /model-customization-jobs/{jobIdentifier}/stop", "StopModelCustomizationJob", h.stopModelCustomizationJob},
+			{"GET /custom-models/{modelIdentifier}", "GetCustomModel", h.getCustomModel},
+			{"GET /custom-models", "ListCustomModels", h.listCustomModels},
+			{"DELETE /custom-models/{modelIdentifier}", "DeleteCustomModel", h.deleteCustomModel},
+			{"POST /model-customization/custom-model-deployments", "CreateCustomModelDeployment", h.createCustomModelDeployment},
+			{"GET /model-customization/custom-model-deployments/{customModelDeploymentIdentifier}", "GetCustomModelDeployment", h.getCustomModelDeployment},
+			{"GET /model-customization/custom-model-deployments", "ListCustomModelDeployments", h.listCustomModelDeployments},
+			{"DELETE /model-customization/custom-model-deployments/{customModelDeploymentIdentifier}", "DeleteCustomModelDeployment", h.deleteCustomModelDeployment},
+		}...)
+	}
 	for _, rt := range routes {
 		mux.Handle(rt.pattern, h.op(rt.name, rt.fn))
 	}
@@ -113,7 +135,7 @@ func (h *Handler) record(r *http.Request, name string, p *iam.Principal, err err
 	}
 	req := audit.RequestFrom(r.Context())
 	e := audit.Event{RequestID: req.ID, SourceIP: req.SourceIP, API: "bedrock", Operation: name, Outcome: "ok"}
-	for _, label := range []string{"modelId", "jobIdentifier", "modelIdentifier", "provisionedModelId", "inferenceProfileIdentifier", "guardrailIdentifier"} {
+	for _, label := range []string{"modelId", "jobIdentifier", "modelIdentifier", "provisionedModelId", "inferenceProfileIdentifier", "guardrailIdentifier", "customModelDeploymentIdentifier"} {
 		if v := r.PathValue(label); v != "" {
 			e.Resource = v
 			break

@@ -1,0 +1,140 @@
+package customize
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"strata/internal/convert"
+	"strata/internal/tokenizer"
+	"strata/internal/trainingdata"
+)
+
+func TestCheckHyperParameters(t *testing.T) {
+	got, err := checkHyperParameters(map[string]string{"epochCount": "3", "learningRate": " 0.001 "})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"epochCount": "3", "learningRate": "0.001", "batchSize": "1", "learningRateWarmupSteps": "5"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	opts, err := trainOptions(got)
+	if err != nil || opts.Epochs != 3 || opts.BatchSize != 1 || opts.LearningRate != 0.001 || opts.WarmupSteps != 5 {
+		t.Errorf("trainOptions = %+v, %v", opts, err)
+	}
+	for _, bad := range []map[string]string{
+		{"epochCount": "0"}, {"epochCount": "11"}, {"epochCount": "1.5"}, {"batchSize": "65"},
+		{"learningRate": "1"}, {"learningRate": "x"}, {"learningRateWarmupSteps": "-1"}, {"loraRank": "8"},
+	} {
+		if _, err := checkHyperParameters(bad); err == nil || !strings.Contains(err.Error(), "ValidationException") {
+			t.Errorf("%v: %v, want a ValidationException", bad, err)
+		}
+	}
+}
+
+func TestParseS3URI(t *testing.T) {
+	for _, c := range []struct {
+		in     string
+		object bool
+		want   location
+		ok     bool
+	}{
+		{"s3://bkt/train.jsonl", true, location{"bkt", "train.jsonl"}, true},
+		{"s3://bkt/data/train.jsonl", true, location{"bkt", "data/train.jsonl"}, true},
+		{"s3://bkt/out", false, location{"bkt", "out/"}, true},
+		{"s3://bkt", false, location{"bkt", ""}, true},
+		{"s3://bkt/", true, location{}, false},
+		{"s3://bkt/dir/", true, location{}, false},
+		{"s3://bkt/../x.jsonl", true, location{}, false},
+		{"s3://B_bad/x", true, location{}, false},
+		{"https://b/x", true, location{}, false},
+		{"s3://bkt/x?versionId=1", true, location{}, false},
+	} {
+		got, err := parseS3URI(c.in, c.object)
+		if (err == nil) != c.ok || got != c.want {
+			t.Errorf("parseS3URI(%q, %v) = %+v, %v", c.in, c.object, got, err)
+		}
+	}
+}
+
+// storiesTokenizer converts llama2.c's stories260K (../shared) and loads
+// its tokenizer.
+func storiesTokenizer(t *testing.T) *tokenizer.Tokenizer {
+	t.Helper()
+	wd, _ := os.Getwd()
+	var shared string
+	for d := wd; d != "/"; d = filepath.Dir(d) {
+		if _, err := os.Stat(filepath.Join(d, "shared", "DESIGN.md")); err == nil {
+			shared = filepath.Join(d, "shared")
+			break
+		}
+	}
+	if shared == "" {
+		t.Skip("../shared not found")
+	}
+	src := filepath.Join(shared, "models", "stories260K")
+	out := filepath.Join(t.TempDir(), "stories")
+	if err := convert.Llama2C(t.Context(), filepath.Join(src, "stories260K.bin"), filepath.Join(src, "tok512.bin"), out, convert.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+// TestSequences checks what training learns from: the completion (and the
+// end-of-sequence token) for fine-tuning, every token for continued
+// pre-training, the assistant turns of a conversation.
+func TestSequences(t *testing.T) {
+	tok := storiesTokenizer(t)
+	learned := func(s []int, target []bool) string {
+		var ids []int
+		for i, id := range s {
+			if target[i] && !slices.Contains(tok.EOS(), id) {
+				ids = append(ids, id)
+			}
+		}
+		return tok.Decode(ids)
+	}
+	pair := trainingdata.Record{Line: 1, Turns: []trainingdata.Turn{{Role: "user", Text: "Customer: hi\nAgent:"}, {Role: "assistant", Text: " I understand."}}}
+	seqs := sequences(tok, []trainingdata.Record{pair}, FineTuning)
+	s := seqs[0]
+	if got := tok.Decode(s.Tokens); got != "Customer: hi\nAgent: I understand." {
+		t.Errorf("tokens decode to %q", got)
+	}
+	if got := learned(s.Tokens, s.Target); strings.TrimSpace(got) != "I understand." {
+		t.Errorf("fine-tuning learns %q, want the completion", got)
+	}
+	if last := len(s.Tokens) - 1; !slices.Contains(tok.EOS(), s.Tokens[last]) || !s.Target[last] {
+		t.Error("fine-tuning does not learn to stop")
+	}
+	if s.Target[0] {
+		t.Error("the first token is a target")
+	}
+
+	cpt := trainingdata.Record{Line: 1, Turns: []trainingdata.Turn{{Text: "Once upon a time"}}}
+	s = sequences(tok, []trainingdata.Record{cpt}, ContinuedPreTraining)[0]
+	for i := 1; i < len(s.Target); i++ {
+		if !s.Target[i] {
+			t.Errorf("continued pre-training skips token %d", i)
+		}
+	}
+
+	conv := trainingdata.Record{Line: 1, System: "Be kind.", Turns: []trainingdata.Turn{
+		{Role: "user", Text: "Hi"}, {Role: "assistant", Text: "Hello."}, {Role: "user", Text: "Bye"}, {Role: "assistant", Text: "Goodbye."}}}
+	s = sequences(tok, []trainingdata.Record{conv}, FineTuning)[0]
+	if got := tok.Decode(s.Tokens); got != "Be kind.\nHi\nHello.\nBye\nGoodbye." {
+		t.Errorf("conversation decodes to %q", got)
+	}
+	got := learned(s.Tokens, s.Target)
+	if !strings.Contains(got, "Hello.") || !strings.Contains(got, "Goodbye.") || strings.Contains(got, "Bye\n") || strings.Contains(got, "kind") {
+		t.Errorf("conversation learns %q, want the assistant turns only", got)
+	}
+}
