@@ -252,6 +252,32 @@ func TestCustomizationGoSDK(t *testing.T) {
 		t.Errorf("the base model answers the same: %q", baseGen.Generation)
 	}
 
+	// Seed 003's way: provisioned throughput for the custom model.
+	pt, err := c.CreateProvisionedModelThroughput(ctx, &bedrock.CreateProvisionedModelThroughputInput{
+		ProvisionedModelName: aws.String("support-agent-pt"), ModelId: aws.String(modelARN), ModelUnits: aws.Int32(1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 300 {
+		got, err := c.GetProvisionedModelThroughput(ctx, &bedrock.GetProvisionedModelThroughputInput{ProvisionedModelId: pt.ProvisionedModelArn})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status != btypes.ProvisionedModelStatusCreating {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	ptOut, _ := invokeUntilReady(t, rc, &bedrockruntime.InvokeModelInput{ModelId: pt.ProvisionedModelArn, Body: []byte(body)})
+	var ptGen struct{ Generation string }
+	json.Unmarshal(ptOut.Body, &ptGen)
+	if ptGen.Generation != gen.Generation {
+		t.Errorf("through provisioned throughput: %q, through the deployment: %q", ptGen.Generation, gen.Generation)
+	}
+	if _, err := c.DeleteProvisionedModelThroughput(ctx, &bedrock.DeleteProvisionedModelThroughputInput{ProvisionedModelId: pt.ProvisionedModelArn}); err != nil {
+		t.Fatal(err)
+	}
+
 	// The model's files are stored encrypted.
 	encrypted := 0
 	filepath.WalkDir(filepath.Join(s.dataDir, "artifacts"), func(p string, e os.DirEntry, err error) error {
