@@ -260,7 +260,8 @@ func (a *app) Handler() http.Handler {
 	mux := http.NewServeMux()
 	awsAuth := server.NewSigV4(a.dir, "bedrock", "sts")
 	(&bedrock.Handler{Authn: awsAuth, Imports: a.imports, Customize: a.custom, Runtime: a.runtime, Provisioned: a.provisioned, Profiles: a.profiles, Guardrails: a.guardrails,
-		Audit: a.trail, Logger: a.log.With("component", "bedrock")}).Register(mux)
+		Taggers: map[string]bedrock.Tagger{"model-customization-job": a.custom, "custom-model": a.custom, "custom-model-deployment": a.custom},
+		Audit:   a.trail, Logger: a.log.With("component", "bedrock")}).Register(mux)
 	mux.Handle("POST /{$}", &sts.Handler{Authn: awsAuth, Roles: a.dir, Authorizer: a.authz, Audit: a.trail, Logger: a.log.With("component", "sts")})
 	bearer := server.NewBearer(a.dir.LookupAPIKey, awsAuth) // API keys, else SigV4
 	(&openai.Handler{Authn: bearer, Runtime: a.runtime, Models: a.imports, Keys: a.dir, Authorizer: a.authz, Forget: bearer.Forget, Logger: a.log.With("component", "openai")}).Register(mux)

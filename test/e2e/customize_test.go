@@ -226,6 +226,22 @@ func TestCustomizationGoSDK(t *testing.T) {
 		t.Fatalf("GetCustomModel: %+v %v", got, err)
 	}
 
+	// Custom models and jobs take tags like every Bedrock resource.
+	if _, err := c.TagResource(ctx, &bedrock.TagResourceInput{ResourceARN: aws.String(modelARN),
+		Tags: []btypes.Tag{{Key: aws.String("team"), Value: aws.String("support")}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, res := range []string{modelARN, jobARN} {
+		if _, err := c.TagResource(ctx, &bedrock.TagResourceInput{ResourceARN: aws.String(res),
+			Tags: []btypes.Tag{{Key: aws.String("cost-center"), Value: aws.String("cx")}}}); err != nil {
+			t.Fatal(err)
+		}
+		tl, err := c.ListTagsForResource(ctx, &bedrock.ListTagsForResourceInput{ResourceARN: aws.String(res)})
+		if err != nil || len(tl.Tags) == 0 || aws.ToString(tl.Tags[len(tl.Tags)-1].Key) != "cost-center" {
+			t.Errorf("tags of %s: %+v %v", res, tl, err)
+		}
+	}
+
 	// A custom model is invoked through a deployment, as on Bedrock.
 	rc := bedrockruntime.NewFromConfig(cfg)
 	body := `{"prompt":"Customer: I want to cancel my order\nAgent:","max_gen_len":24,"temperature":0}`
@@ -400,4 +416,27 @@ func TestCrashMidCustomization(t *testing.T) {
 	if !strings.Contains(s2.logs.String(), "restarting an interrupted customization job") {
 		t.Error("the restart did not say it restarted the job")
 	}
+}
+
+// TestCustomizationJSSDK runs the customization flow with the AWS SDK for
+// JavaScript v3 (test/js/customize_flow.mjs).
+func TestCustomizationJSSDK(t *testing.T) {
+	jsDir := jsTestDir(t)
+	s := startServer(t, "")
+	ctx := t.Context()
+	base := importStories(t, s, "stories")
+	id, err := sts.NewFromConfig(s.awsConfig(t)).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := s.s3Client(t)
+	if _, err := sc.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String("training")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("training"), Key: aws.String("train.jsonl"),
+		Body: bytes.NewReader(jsonLines(t, supportPairs(t, 0, 40)))}); err != nil {
+		t.Fatal(err)
+	}
+	runNode(t, s, jsDir, "customize_flow.mjs", base, "s3://training/train.jsonl", "s3://training/out/",
+		"arn:aws:iam::"+aws.ToString(id.Account)+":role/BedrockCustomModelRole")
 }
