@@ -34,6 +34,7 @@ import (
 	"strata/internal/engine"
 	"strata/internal/engine/llm"
 	"strata/internal/engine/upstream"
+	"strata/internal/events"
 	"strata/internal/guard"
 	"strata/internal/guard/vault"
 	"strata/internal/guardrails"
@@ -63,6 +64,7 @@ type app struct {
 	boot    iam.Bootstrap
 	imports *modelimport.Service
 	custom  *customize.Service
+	events  *events.Bus // nil without webhooks
 	runtime *runtime.Runtime
 	metrics *metrics.Metrics
 
@@ -141,12 +143,31 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		// Bucket policies apply to the import job's reads too.
 		importAuthz = s3api.BucketPolicies(a.authz, a.buckets)
 	}
+	a.metrics = metrics.New()
+	// Job state changes go to webhooks through an outbox in the metadata
+	// store, written in the job's own transactions.
+	var jobEvents interface {
+		customize.Events
+		modelimport.Events
+	}
+	if len(cfg.Events.Webhooks) > 0 {
+		bo, err := cfg.Events.BusOptions(os.Getenv)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		bo.Store, bo.NodeID, bo.Logger, bo.Registerer = a.db, nodeID, log.With("component", "events"), a.metrics.Registry
+		if a.events, err = events.New(bo); err != nil {
+			a.Close()
+			return nil, err
+		}
+		jobEvents = a.events
+	}
 	a.imports = modelimport.New(modelimport.Options{
 		Store: a.db, Artifacts: a.blobs, Keys: a.keys, Authorizer: importAuthz, Directory: a.dir,
 		BucketsDir: filepath.Join(cfg.DataDir, "buckets"), S3: sources, BucketOwner: a.boot.Account,
-		Region: cfg.Region, NodeID: nodeID, Logger: log.With("component", "modelimport"),
+		Region: cfg.Region, NodeID: nodeID, Events: jobEvents, Logger: log.With("component", "modelimport"),
 	})
-	a.metrics = metrics.New()
 	if a.trail, err = audit.Open(ctx, a.db, nodeID, log.With("component", "audit")); err != nil {
 		a.Close()
 		return nil, err
@@ -196,7 +217,8 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 	a.custom = customize.New(customize.Options{
 		Store: a.db, Artifacts: a.blobs, Keys: a.keys, Authorizer: importAuthz, Directory: a.dir, Buckets: buckets,
 		BucketOwner: a.boot.Account, Base: a.imports, Targets: custom,
-		PlainDir: filepath.Join(plainDir, "customize"), Region: cfg.Region, NodeID: nodeID, Logger: log.With("component", "customize"),
+		PlainDir: filepath.Join(plainDir, "customize"), Region: cfg.Region, NodeID: nodeID, Events: jobEvents,
+		Logger: log.With("component", "customize"),
 	})
 	custom.Models = a.custom
 	a.custom.OnModelDeleted(func(arn string) {

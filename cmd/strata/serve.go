@@ -113,6 +113,9 @@ func runServe(ctx context.Context, args []string) error {
 	})
 	wg.Go(func() { errc <- app.imports.Run(ctx) })
 	wg.Go(func() { errc <- app.custom.Run(ctx) })
+	if app.events != nil {
+		wg.Go(func() { errc <- app.events.Run(ctx) })
+	}
 	wg.Go(func() { errc <- app.provisioned.Run(ctx) })
 	wg.Go(func() { errc <- app.trail.Run(ctx) })
 	wg.Go(func() { errc <- app.maintain(ctx) })

@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -19,6 +21,7 @@ import (
 	"strata/internal/blob"
 	blobs3 "strata/internal/blob/s3"
 	"strata/internal/engine/upstream"
+	"strata/internal/events"
 )
 
 // Config is the whole configuration. Every field documents its default.
@@ -67,6 +70,113 @@ type Config struct {
 	// MinIO, Ceph RGW, ...) for import sources and, optionally, artifacts.
 	// Default: none (embedded mode: both in DATA_DIR).
 	S3 S3 `yaml:"s3"`
+	// Events sends job state-change events to webhooks. Default: no
+	// webhooks, so no events are recorded.
+	Events Events `yaml:"events"`
+}
+
+// Events sends job state-change events, in Amazon EventBridge's shape
+// (see internal/events), to webhooks: at least once, retried with
+// exponential backoff, given up after MaxAge.
+type Events struct {
+	// Webhooks receive the events. Default none.
+	Webhooks []Webhook `yaml:"webhooks"`
+	// Timeout bounds one delivery attempt. Default 10s.
+	Timeout time.Duration `yaml:"timeout"`
+	// FirstRetry is the wait after a first failed attempt; it doubles
+	// after each further failure, up to MaxRetry. Defaults 1s and 5m.
+	FirstRetry time.Duration `yaml:"first_retry"`
+	MaxRetry   time.Duration `yaml:"max_retry"`
+	// MaxAge is how long after it was recorded an event is retried; then
+	// it is dropped (logged and counted). Default 24h.
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
+// Webhook is one receiver of events.
+type Webhook struct {
+	// Name identifies the webhook in logs, metrics and the outbox: 1 to
+	// 64 of A-Z a-z 0-9 _ . -, unique. Required.
+	Name string `yaml:"name"`
+	// URL is where events are POSTed: http:// or https://host[:port]/path,
+	// with no user info or fragment. Required.
+	URL string `yaml:"url"`
+	// SecretEnv names the environment variable holding the HMAC-SHA256
+	// key that signs each request (X-Strata-Signature); the secret itself
+	// never goes in this file. Required unless URL's host is loopback
+	// (127.0.0.0/8, ::1, localhost). Default "".
+	SecretEnv string `yaml:"secret_env"`
+	// DetailTypes, when set, sends only events of these detail-types
+	// ("Model Customization Job State Change", "Model Import Job State
+	// Change"). Default: all.
+	DetailTypes []string `yaml:"detail_types"`
+	// Accounts, when set, sends only events of these 12-digit accounts.
+	// Default: all.
+	Accounts []string `yaml:"accounts"`
+}
+
+// Endpoints returns the webhooks as events endpoints, reading each secret
+// with getenv (os.Getenv). It fails when a secret_env variable is unset or
+// empty.
+func (e Events) Endpoints(getenv func(string) string) ([]events.Endpoint, error) {
+	var out []events.Endpoint
+	for _, w := range e.Webhooks {
+		ep := events.Endpoint{Name: w.Name, URL: w.URL, DetailTypes: w.DetailTypes, Accounts: w.Accounts}
+		if w.SecretEnv != "" {
+			if ep.Secret = getenv(w.SecretEnv); ep.Secret == "" {
+				return nil, fmt.Errorf("config: events.webhooks %s: secret_env names %s, which is not set in the environment", w.Name, w.SecretEnv)
+			}
+		}
+		if err := ep.Validate(); err != nil {
+			return nil, fmt.Errorf("config: events.webhooks %s: %v", w.Name, err)
+		}
+		out = append(out, ep)
+	}
+	return out, nil
+}
+
+// BusOptions returns the events.Options this section sets: endpoints (as
+// Endpoints) and the retry settings. The caller adds Store, NodeID,
+// Logger and, if it wants, Client, Now and Registerer.
+func (e Events) BusOptions(getenv func(string) string) (events.Options, error) {
+	eps, err := e.Endpoints(getenv)
+	if err != nil {
+		return events.Options{}, err
+	}
+	return events.Options{Endpoints: eps, Timeout: e.Timeout, FirstRetry: e.FirstRetry, MaxRetry: e.MaxRetry, MaxAge: e.MaxAge}, nil
+}
+
+func (e Events) validate() error {
+	if e.Timeout <= 0 || e.FirstRetry <= 0 || e.MaxRetry <= 0 || e.MaxAge <= 0 {
+		return errors.New("config: events.timeout, first_retry, max_retry and max_age must be positive")
+	}
+	if e.MaxRetry < e.FirstRetry {
+		return errors.New("config: events.max_retry must not be less than first_retry")
+	}
+	seen := map[string]bool{}
+	for i, w := range e.Webhooks {
+		if seen[w.Name] {
+			return fmt.Errorf("config: events.webhooks[%d]: name %q is repeated", i, w.Name)
+		}
+		seen[w.Name] = true
+		ep := events.Endpoint{Name: w.Name, URL: w.URL, DetailTypes: w.DetailTypes, Accounts: w.Accounts}
+		if w.SecretEnv != "" {
+			if !envNameRE.MatchString(w.SecretEnv) {
+				return fmt.Errorf("config: events.webhooks[%d].secret_env %q is not an environment variable name (the secret itself never goes in this file)", i, w.SecretEnv)
+			}
+			ep.Secret = "from-the-environment" // checked for being set by Endpoints, at startup
+		} else if u, err := url.Parse(w.URL); err == nil && u.Hostname() != "" && !events.IsLoopback(u.Hostname()) {
+			return fmt.Errorf("config: events.webhooks[%d] (%s): a webhook off loopback needs secret_env, so its events are signed", i, w.Name)
+		}
+		if err := ep.Validate(); err != nil {
+			return fmt.Errorf("config: events.webhooks[%d]: %v", i, err)
+		}
+		for _, dt := range w.DetailTypes {
+			if !slices.Contains(events.DetailTypes(), dt) {
+				return fmt.Errorf("config: events.webhooks[%d].detail_types: %q is not one of %q", i, dt, events.DetailTypes())
+			}
+		}
+	}
+	return nil
 }
 
 // S3 is an S3-compatible server that every replica reaches. With Endpoint
@@ -281,6 +391,8 @@ var Default = Config{
 	HTTP1Server: "strata",
 	Runtime:     Runtime{MemoryBudget: 8 << 30, MaxCopies: 1, PlaintextDir: "/dev/shm/strata", Timeout: 5 * time.Minute, MaxSequences: 8},
 	Quotas:      Quotas{RequestsPerMinute: 600, TokensPerMinute: 600_000, StreamsPerUnit: 4},
+	Events: Events{Timeout: events.DefaultTimeout, FirstRetry: events.DefaultFirstRetry,
+		MaxRetry: events.DefaultMaxRetry, MaxAge: events.DefaultMaxAge},
 }
 
 // ColdWait returns the cold-start wait with its default.
@@ -354,6 +466,9 @@ func (c Config) Validate() error {
 		return err
 	}
 	if err := c.S3.validate(); err != nil {
+		return err
+	}
+	if err := c.Events.validate(); err != nil {
 		return err
 	}
 	seen := map[string]bool{}

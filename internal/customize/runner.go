@@ -283,6 +283,7 @@ func (s *Service) finish(ctx context.Context, j *Job, m *Model, jobErr error) {
 	}
 	jr := jobRecord(cur)
 	ops = append(ops, store.Op{Update: &jr})
+	ops = append(ops, s.stateChange(cur)...)
 	if err := s.o.Store.Apply(ctx, ops); err != nil {
 		if jobErr == nil {
 			if ce, ok := errors.AsType[*store.ConflictError](err); ok && ce.Field == "name" {
@@ -293,6 +294,7 @@ func (s *Service) finish(ctx context.Context, j *Job, m *Model, jobErr error) {
 		log.Error("recording the job's outcome", "err", err)
 		return
 	}
+	s.wakeEvents()
 	switch cur.Status {
 	case StatusCompleted:
 		log.Info("customization job completed", "model", m.ARN, "training_loss", *cur.TrainingLoss)

@@ -13,6 +13,7 @@ import (
 
 	"strata/internal/apierr"
 	"strata/internal/arn"
+	"strata/internal/events"
 	"strata/internal/iam"
 	"strata/internal/modelimport"
 	"strata/internal/runtime"
@@ -38,6 +39,42 @@ type Artifacts interface {
 // modelimport.Service satisfies it.
 type BaseModels interface {
 	LookupModel(ctx context.Context, account, ident string) (*modelimport.Model, error)
+}
+
+// Events records state-change events in the transaction that makes the
+// change, for delivery after it commits; *events.Bus is one.
+type Events interface {
+	Ops(e events.Event) []store.Op
+	Wake()
+}
+
+// stateChange returns the operations recording j's current state as an
+// event, or none without Events.
+func (s *Service) stateChange(j *Job) []store.Op {
+	if s.o.Events == nil {
+		return nil
+	}
+	d := events.CustomizationDetail{JobName: j.Name, JobArn: j.ARN, OutputModelName: j.OutputModelName, RoleArn: j.RoleARN,
+		JobStatus: j.Status, FailureMessage: j.FailureMessage, CreationTime: j.Created, LastModifiedTime: j.Modified,
+		EndTime: j.Ended, BaseModelArn: j.BaseModelARN, HyperParameters: j.HyperParameters,
+		TrainingDataConfig: &events.S3Location{S3URI: j.TrainingDataURI}, OutputDataConfig: &events.S3Location{S3URI: j.OutputDataURI}}
+	if j.Status == StatusCompleted {
+		d.OutputModelArn = j.OutputModelARN
+	}
+	if len(j.ValidationURIs) > 0 {
+		d.ValidationDataConfig = &events.ValidationDataConfig{}
+		for _, u := range j.ValidationURIs {
+			d.ValidationDataConfig.Validators = append(d.ValidationDataConfig.Validators, events.S3Location{S3URI: u})
+		}
+	}
+	return s.o.Events.Ops(events.CustomizationJobStateChange(s.o.Region, j.Account, d, j.Modified))
+}
+
+// wakeEvents starts delivery of events just committed.
+func (s *Service) wakeEvents() {
+	if s.o.Events != nil {
+		s.o.Events.Wake()
+	}
 }
 
 // Limits bound what a job may train.
@@ -72,8 +109,12 @@ type Options struct {
 	Region   string
 	NodeID   string // identifies this process's node across restarts
 	Limits   Limits
-	Logger   *slog.Logger // nil means discard
-	Now      func() time.Time
+	// Events records job state changes (EventBridge's "Model
+	// Customization Job State Change") in the transactions that make
+	// them; nil sends none.
+	Events Events
+	Logger *slog.Logger // nil means discard
+	Now    func() time.Time
 }
 
 // Service runs model customization.
@@ -314,12 +355,13 @@ func (s *Service) CreateJob(ctx context.Context, p *iam.Principal, in CreateJobI
 	rec := jobRecord(j)
 	rec.Token = in.ClientRequestToken
 	queue := store.Record{Kind: kindQueue, ID: j.ID, Data: []byte(`{"account":"` + j.Account + `"}`), Created: now}
-	if err := s.o.Store.Apply(ctx, []store.Op{{Create: &rec}, {Create: &queue}}); err != nil {
+	if err := s.o.Store.Apply(ctx, append([]store.Op{{Create: &rec}, {Create: &queue}}, s.stateChange(j)...)); err != nil {
 		if ce, ok := errors.AsType[*store.ConflictError](err); ok && ce.Field == "name" {
 			return nil, apierr.New(apierr.Conflict, "A model customization job named %s already exists", in.JobName)
 		}
 		return nil, err
 	}
+	s.wakeEvents()
 	j.version = 1
 	s.log.Info("customization job created", "job", j.ARN, "base", j.BaseModelARN, "model", j.OutputModelName, "by", p.ARN)
 	s.Wake()
@@ -434,12 +476,14 @@ func (s *Service) StopJob(ctx context.Context, p *iam.Principal, ident string) e
 		}
 		j.Status = StatusStopping
 		j.Modified = s.o.Now().UTC()
-		if _, err := s.o.Store.Update(ctx, jobRecord(j)); err != nil {
+		jr := jobRecord(j)
+		if err := s.o.Store.Apply(ctx, append([]store.Op{{Update: &jr}}, s.stateChange(j)...)); err != nil {
 			if errors.Is(err, store.ErrConflict) {
 				continue // the runner updated it meanwhile
 			}
 			return err
 		}
+		s.wakeEvents()
 		s.log.Info("customization job stopping", "job", j.ARN, "by", p.ARN)
 		s.Wake()
 		return nil

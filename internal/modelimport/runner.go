@@ -197,6 +197,7 @@ func (s *Service) finish(ctx context.Context, j *Job, m *Model, jobErr error) {
 	}
 	jr := jobRecord(cur)
 	ops = append(ops, store.Op{Update: &jr})
+	ops = append(ops, s.stateChange(cur)...)
 	if err := s.o.Store.Apply(ctx, ops); err != nil {
 		if jobErr == nil {
 			if ce, ok := errors.AsType[*store.ConflictError](err); ok && ce.Field == "name" {
@@ -208,6 +209,7 @@ func (s *Service) finish(ctx context.Context, j *Job, m *Model, jobErr error) {
 		log.Error("recording the job's outcome", "err", err)
 		return
 	}
+	s.wakeEvents()
 	if jobErr != nil {
 		log.Warn("import job failed", "reason", cur.FailureMessage)
 	} else {

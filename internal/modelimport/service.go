@@ -13,6 +13,7 @@ import (
 
 	"strata/internal/apierr"
 	"strata/internal/arn"
+	"strata/internal/events"
 	"strata/internal/iam"
 	"strata/internal/store"
 	"strata/internal/tags"
@@ -37,6 +38,32 @@ type Keys interface {
 	EncryptStream(w io.Writer, key, aad []byte) (io.WriteCloser, error)
 }
 
+// Events records state-change events in the transaction that makes the
+// change, for delivery after it commits; *events.Bus is one.
+type Events interface {
+	Ops(e events.Event) []store.Op
+	Wake()
+}
+
+// stateChange returns the operations recording j's current state as an
+// event, or none without Events.
+func (s *Service) stateChange(j *Job) []store.Op {
+	if s.o.Events == nil {
+		return nil
+	}
+	return s.o.Events.Ops(events.ImportJobStateChange(s.o.Region, j.Account, events.ImportDetail{
+		JobName: j.Name, JobArn: j.ARN, ImportedModelName: j.ImportedModelName, ImportedModelArn: j.ImportedModelARN,
+		RoleArn: j.RoleARN, JobStatus: j.Status, FailureMessage: j.FailureMessage, CreationTime: j.Created,
+		LastModifiedTime: j.Modified, EndTime: j.Ended, ModelDataSource: j.SourceURI,
+	}, j.Modified))
+}
+
+func (s *Service) wakeEvents() {
+	if s.o.Events != nil {
+		s.o.Events.Wake()
+	}
+}
+
 // Options configures a Service.
 type Options struct {
 	Store      store.Store    // non-nil
@@ -52,10 +79,13 @@ type Options struct {
 	S3 S3Client
 	// BucketOwner owns the embedded buckets (the root account).
 	BucketOwner string
-	Region      string       // e.g. "us-east-1"
-	NodeID      string       // identifies this process's node across restarts
-	Limits      Limits       // zero means Bedrock's limits
-	Logger      *slog.Logger // nil means discard
+	Region      string // e.g. "us-east-1"
+	NodeID      string // identifies this process's node across restarts
+	Limits      Limits // zero means Bedrock's limits
+	// Events records job state changes (EventBridge's "Model Import Job
+	// State Change") in the transactions that make them; nil sends none.
+	Events Events
+	Logger *slog.Logger // nil means discard
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -210,12 +240,13 @@ func (s *Service) CreateJob(ctx context.Context, p *iam.Principal, in CreateJobI
 	rec := jobRecord(j)
 	rec.Token = in.ClientRequestToken
 	queue := store.Record{Kind: kindQueue, ID: j.ID, Data: []byte(`{"account":"` + j.Account + `"}`), Created: now}
-	if err := s.o.Store.Apply(ctx, []store.Op{{Create: &rec}, {Create: &queue}}); err != nil {
+	if err := s.o.Store.Apply(ctx, append([]store.Op{{Create: &rec}, {Create: &queue}}, s.stateChange(j)...)); err != nil {
 		if ce, ok := errors.AsType[*store.ConflictError](err); ok && ce.Field == "name" {
 			return nil, apierr.New(apierr.Conflict, "A model import job named %s already exists", in.JobName)
 		}
 		return nil, err
 	}
+	s.wakeEvents()
 	j.version = 1
 	s.log.Info("import job created", "job", j.ARN, "model", j.ImportedModelName, "source", j.SourceURI, "by", p.ARN)
 	s.Wake()
