@@ -34,7 +34,8 @@ func benchTrainStep(b *testing.B, dir string, batch, t int) {
 
 // BenchmarkTrainStep times one AdamW step of a random stories15M-shaped
 // model (dim 288, 6 layers, vocab 32000, tied) at B=8, T=256, and of
-// stories260K's shape at the acceptance test's B=4, T=64.
+// stories260K's shape at the acceptance test's B=4, T=64, each with the
+// scalar and the SIMD float32 kernels (see benchKernels).
 func BenchmarkTrainStep(b *testing.B) {
 	for _, tc := range []struct {
 		name     string
@@ -48,8 +49,29 @@ func BenchmarkTrainStep(b *testing.B) {
 			if err := modelgen.Generate(dir, tc.spec); err != nil {
 				b.Fatal(err)
 			}
-			benchTrainStep(b, dir, tc.batch, tc.t)
+			benchKernels(b, func(b *testing.B) { benchTrainStep(b, dir, tc.batch, tc.t) })
 		})
 	}
-	b.Run("stories260K/B=4,T=64", func(b *testing.B) { benchTrainStep(b, stories260K(b), 4, 64) })
+	b.Run("stories260K/B=4,T=64", func(b *testing.B) {
+		dir := stories260K(b)
+		benchKernels(b, func(b *testing.B) { benchTrainStep(b, dir, 4, 64) })
+	})
+}
+
+// benchKernels runs bench as three sub-benchmarks: kernel=scalar (the
+// portable scalar float32 kernels, as before the SIMD ones), kernel=vek
+// (gemm32 on vek32 rows) and kernel=fma (the default: gemm32 on fma4x16
+// where the CPU has AVX2 and FMA, else vek32 again). With -count each
+// one repeats in place; bench/finetune/compare.sh alternates them.
+func benchKernels(b *testing.B, bench func(b *testing.B)) {
+	for _, k := range []struct {
+		name        string
+		scalar, vek bool
+	}{{"scalar", true, false}, {"vek", false, true}, {"fma", false, false}} {
+		b.Run("kernel="+k.name, func(b *testing.B) {
+			defer func(s, v bool) { scalarKernels, vekGemm = s, v }(scalarKernels, vekGemm)
+			scalarKernels, vekGemm = k.scalar, k.vek
+			bench(b)
+		})
+	}
 }

@@ -55,7 +55,9 @@ func axpy[T float](a T, x, y []T) {
 // kernel sets (or, with acc, adds to) out[t*m+o] the dot product of
 // x[t*k:(t+1)*k] and w[o*k:(o+1)*k] for t < n and o in [lo, hi), in tiles
 // that stay in cache, two rows of x by four of w at a time. Every value is
-// a plain in-order sum, whatever block computes it.
+// a plain in-order sum, whatever block computes it. It is the portable
+// scalar kernel: the float64 path's, and the float32 one's only under
+// scalarKernels (benchmarks and tests); float32 training uses gemm32.
 func kernel[T float](out, x, w []T, n, k, m, lo, hi int, acc bool) {
 	tile := max(4, min(64, (32<<10)/max(k, 1))&^3)
 	put := func(i int, v T) {
@@ -123,8 +125,13 @@ func split(m, cost int, fn func(lo, hi int)) {
 }
 
 // matmul sets out (n×m) to x (n×k) times wᵀ, where w is m×k row-major (an
-// nn.Linear weight): out[t][o] = x[t]·w[o].
-func matmul[T float](out, x, w []T, n, k, m int) {
+// nn.Linear weight): out[t][o] = x[t]·w[o]. The float32 SIMD path reads
+// wt, wᵀ (k×m) as net.weightsT keeps it; the scalar kernel reads w.
+func matmul[T float](out, x, w, wt []T, n, k, m int) {
+	if o, ok := any(out).([]float32); ok && !scalarKernels {
+		gemm32(o, any(x).([]float32), any(wt).([]float32), n, k, m, false)
+		return
+	}
 	split(m, n*k, func(lo, hi int) { kernel(out, x, w, n, k, m, lo, hi, false) })
 }
 
@@ -144,16 +151,27 @@ func transpose[T float](dst, a []T, r, c int) []T {
 	return dst
 }
 
-// matmulBackX adds dy (n×m) times w (m×k) to dx (n×k), through wᵀ (in
-// scratch tw): dx[t][i] += dy[t]·wᵀ[i].
+// matmulBackX adds dy (n×m) times w (m×k) to dx (n×k). The SIMD path
+// multiplies by w directly; the scalar one goes through wᵀ (in scratch
+// tw): dx[t][i] += dy[t]·wᵀ[i].
 func matmulBackX[T float](dx, dy, w, tw []T, n, k, m int) {
+	if o, ok := any(dx).([]float32); ok && !scalarKernels {
+		gemm32(o, any(dy).([]float32), any(w).([]float32), n, m, k, true)
+		return
+	}
 	wt := transpose(tw, w[:m*k], m, k)
 	split(k, n*m, func(lo, hi int) { kernel(dx, dy, wt, n, m, k, lo, hi, true) })
 }
 
-// matmulBackW adds dyᵀ (m×n) times x (n×k) to dw (m×k), through the
-// transposes (in scratch ta and tb): dw[o][i] += dyᵀ[o]·xᵀ[i].
+// matmulBackW adds dyᵀ (m×n) times x (n×k) to dw (m×k), through dyᵀ (in
+// scratch ta) and, for the scalar kernel, xᵀ (in tb): dw[o][i] +=
+// dyᵀ[o]·xᵀ[i].
 func matmulBackW[T float](dw, dy, x, ta, tb []T, n, k, m int) {
+	if o, ok := any(dw).([]float32); ok && !scalarKernels {
+		dyt := transposeParallel(any(ta).([]float32), any(dy).([]float32)[:n*m], n, m)
+		gemm32(o, dyt, any(x).([]float32), m, n, k, true)
+		return
+	}
 	dyt := transpose(ta, dy[:n*m], n, m)
 	xt := transpose(tb, x[:n*k], n, k)
 	split(k, n*m, func(lo, hi int) { kernel(dw, dyt, xt, m, n, k, lo, hi, true) })

@@ -23,12 +23,49 @@ type net[T float] struct {
 	blocks   []blockActs[T]
 	xf, xnf  []T // final residual and its normalisation, n×dim
 	rf       []T
-	rows     []int // positions whose logits are computed
-	sel      []T   // their normalised rows, len(rows)×dim
-	logits   []T   // their logits (then gradients), len(rows)×vocab
+	rows     []int     // positions whose logits are computed
+	sel      []T       // their normalised rows, len(rows)×dim
+	logits   []T       // their logits (then gradients), len(rows)×vocab
+	rowLoss  []float64 // their losses, for sequenceLoss
 	// backward scratch
 	dx, dxn, dsel, dq, dk, dv, datt, dh, da, db, dp []T
 	tw, ta, tb                                      []T // transposes for the backward matmuls
+	// wt holds, at each matmul weight's offset in p, its transpose, for
+	// the float32 SIMD kernels (see weightsT); wtOK says it matches p.
+	wt   []T
+	wtOK bool
+}
+
+// weightsT returns the transposes of the matmul weights (each wᵀ at w's
+// offset), computing them unless they are current, or nil when the
+// scalar kernel runs. Whoever changes p must clear nt.wtOK.
+func (nt *net[T]) weightsT() []T {
+	if _, ok := any(nt.p).([]float32); !ok || scalarKernels {
+		return nil
+	}
+	if nt.wtOK {
+		return nt.wt
+	}
+	l := nt.l
+	if nt.wt == nil {
+		nt.wt = make([]T, l.size)
+	}
+	d, hid, qd, kvd := l.dim, l.hidden, l.heads*l.hd, l.kvHeads*l.hd
+	tr := func(off, rows, cols int) {
+		transposeParallel(nt.wt[off:], nt.p[off:off+rows*cols], rows, cols)
+	}
+	for _, o := range l.blocks {
+		tr(o.q, qd, d)
+		tr(o.k, kvd, d)
+		tr(o.v, kvd, d)
+		tr(o.o, d, qd)
+		tr(o.gate, hid, d)
+		tr(o.up, hid, d)
+		tr(o.down, d, hid)
+	}
+	tr(l.head, l.vocab, d)
+	nt.wtOK = true
+	return nt.wt
 }
 
 // newNet returns a network over p and g (g may be nil for forward only)
@@ -86,30 +123,37 @@ func (nt *net[T]) forward(tokens []int, rows []int) {
 	for t, tok := range tokens {
 		copy(x[t*d:(t+1)*d], nt.p[l.embed+tok*d:l.embed+(tok+1)*d])
 	}
+	wt := nt.weightsT()
+	wT := func(off int) []T {
+		if wt == nil {
+			return nil
+		}
+		return wt[off:]
+	}
 	for i := range l.layers {
 		o, b := &l.blocks[i], &nt.blocks[i]
 		x := b.x[:n*d]
 		rmsnormForward(b.xn1, b.r1, x, nt.p[o.attnNorm:o.attnNorm+d], n, l.eps)
-		matmul(b.q, b.xn1, nt.p[o.q:], n, d, qd)
-		matmul(b.k, b.xn1, nt.p[o.k:], n, d, kvd)
-		matmul(b.v, b.xn1, nt.p[o.v:], n, d, kvd)
+		matmul(b.q, b.xn1, nt.p[o.q:], wT(o.q), n, d, qd)
+		matmul(b.k, b.xn1, nt.p[o.k:], wT(o.k), n, d, kvd)
+		matmul(b.v, b.xn1, nt.p[o.v:], wT(o.v), n, d, kvd)
 		ropeForward(b.q, cos, sin, n, l.heads, hd)
 		ropeForward(b.k, cos, sin, n, l.kvHeads, hd)
 		attentionForward(b.att, b.p, b.q, b.k, b.v, nt.shape(n))
 		x2 := b.x2[:n*d]
-		matmul(x2, b.att, nt.p[o.o:], n, qd, d)
+		matmul(x2, b.att, nt.p[o.o:], wT(o.o), n, qd, d)
 		for j, v := range x {
 			x2[j] = v + x2[j]
 		}
 		rmsnormForward(b.xn2, b.r2, x2, nt.p[o.mlpNorm:o.mlpNorm+d], n, l.eps)
-		matmul(b.a, b.xn2, nt.p[o.gate:], n, d, hid)
-		matmul(b.b, b.xn2, nt.p[o.up:], n, d, hid)
+		matmul(b.a, b.xn2, nt.p[o.gate:], wT(o.gate), n, d, hid)
+		matmul(b.b, b.xn2, nt.p[o.up:], wT(o.up), n, d, hid)
 		swigluForward(b.h[:n*hid], b.a[:n*hid], b.b)
 		next := nt.xf[:n*d]
 		if i+1 < l.layers {
 			next = nt.blocks[i+1].x[:n*d]
 		}
-		matmul(next, b.h, nt.p[o.down:], n, hid, d)
+		matmul(next, b.h, nt.p[o.down:], wT(o.down), n, hid, d)
 		for j, v := range x2 {
 			next[j] = v + next[j]
 		}
@@ -119,7 +163,7 @@ func (nt *net[T]) forward(tokens []int, rows []int) {
 	for j, t := range rows {
 		copy(nt.sel[j*d:(j+1)*d], nt.xnf[t*d:(t+1)*d])
 	}
-	matmul(nt.logits, nt.sel, nt.p[l.head:], len(rows), d, l.vocab)
+	matmul(nt.logits, nt.sel, nt.p[l.head:], wT(l.head), len(rows), d, l.vocab)
 }
 
 // backward adds to nt.g the gradient of the loss, given the gradient of
@@ -188,9 +232,19 @@ func (nt *net[T]) backward(tokens []int) {
 func (nt *net[T]) sequenceLoss(inputs, rows, targets []int, scale T, backward bool) float64 {
 	nt.forward(inputs, rows)
 	v := nt.l.vocab
+	// Rows in parallel, their losses summed in order.
+	if cap(nt.rowLoss) < len(targets) {
+		nt.rowLoss = make([]float64, len(targets))
+	}
+	losses := nt.rowLoss[:len(targets)]
+	parallel(len(targets), 8*v, func(lo, hi int) {
+		for j := lo; j < hi; j++ {
+			losses[j] = crossEntropy(nt.logits[j*v:(j+1)*v], targets[j], scale)
+		}
+	})
 	var sum float64
-	for j, y := range targets {
-		sum += crossEntropy(nt.logits[j*v:(j+1)*v], y, scale)
+	for _, l := range losses {
+		sum += l
 	}
 	if backward {
 		nt.backward(inputs)

@@ -1,6 +1,10 @@
 package finetune
 
-import "math"
+import (
+	"math"
+
+	"github.com/viterin/vek/vek32"
+)
 
 // This file holds the forward and backward pass of each building block, on
 // one sequence of n positions. Backward functions add into their gradient
@@ -117,7 +121,13 @@ func (a attnShape) first(t int) int {
 // v (n × kvHeads·hd): query head h of row t attends to positions
 // first(t)..t of key/value head h/(heads/kvHeads). It keeps the attention
 // probabilities in p (heads × n × n, row t's at p[(h*n+t)*n+first(t):]).
+// float32 runs attentionForward32 (gemm32 products) unless scalarKernels
+// is set.
 func attentionForward[T float](out, p, q, k, v []T, a attnShape) {
+	if o, ok := any(out).([]float32); ok && !scalarKernels {
+		attentionForward32(o, any(p).([]float32), any(q).([]float32), any(k).([]float32), any(v).([]float32), a)
+		return
+	}
 	n, hd := a.n, a.hd
 	qd, kvd := a.heads*hd, a.kvHeads*hd
 	group := a.heads / a.kvHeads
@@ -156,8 +166,15 @@ func attentionForward[T float](out, p, q, k, v []T, a attnShape) {
 // attentionBackward adds to dq, dk and dv the gradients of the attention
 // output's gradient dout, given the forward's q, k, v and probabilities p.
 // Work is split by key/value head, so each goroutine owns its dk and dv
-// columns; dp is scratch of heads × n values.
+// columns; dp is scratch of heads × n values. float32 runs
+// attentionBackward32 unless scalarKernels is set, with p as
+// attentionForward32 leaves it.
 func attentionBackward[T float](dq, dk, dv, dout, p, q, k, v, dp []T, a attnShape) {
+	if o, ok := any(dq).([]float32); ok && !scalarKernels {
+		attentionBackward32(o, any(dk).([]float32), any(dv).([]float32), any(dout).([]float32), any(p).([]float32),
+			any(q).([]float32), any(k).([]float32), any(v).([]float32), a)
+		return
+	}
 	n, hd := a.n, a.hd
 	qd, kvd := a.heads*hd, a.kvHeads*hd
 	group := a.heads / a.kvHeads
@@ -213,8 +230,12 @@ func swigluBackward[T float](da, db, dh, a, b []T) {
 
 // crossEntropy turns one row of logits into its gradient scaled by scale,
 // (softmax − onehot(target))·scale, in place, and returns −log p(target),
-// computed in float64.
+// computed in float64 (float32 rows take crossEntropy32 unless
+// scalarKernels is set).
 func crossEntropy[T float](logits []T, target int, scale T) float64 {
+	if l, ok := any(logits).([]float32); ok && !scalarKernels {
+		return crossEntropy32(l, target, float32(scale))
+	}
 	mx := logits[0]
 	for _, z := range logits[1:] {
 		mx = max(mx, z)
@@ -232,4 +253,41 @@ func crossEntropy[T float](logits []T, target int, scale T) float64 {
 	}
 	logits[target] -= scale
 	return math.Log(sum) - zt
+}
+
+// expFloor is the least argument given to vek32.Exp, whose AVX2 code
+// returns garbage (−Inf, or huge negative values) below about −88.38;
+// e^−87 ≈ 1.6e−38 is negligible next to the terms a softmax sums.
+const expFloor = -87
+
+// crossEntropy32 is crossEntropy's float32 SIMD path: the exponentials in
+// float32 (vek32.Exp, of arguments clamped at expFloor), summed in
+// float64.
+func crossEntropy32(logits []float32, target int, scale float32) float64 {
+	mx := vek32.Max(logits)
+	zt := float64(logits[target] - mx)
+	vek32.AddNumber_Inplace(logits, -mx)
+	vek32.MaximumNumber_Inplace(logits, expFloor)
+	vek32.Exp_Inplace(logits)
+	sum := sum64(logits)
+	vek32.MulNumber_Inplace(logits, float32(float64(scale)/sum))
+	logits[target] -= scale
+	return math.Log(sum) - zt
+}
+
+// sum64 returns the sum of x in float64, in four interleaved partial sums
+// (a fixed order).
+func sum64(x []float32) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += float64(x[i])
+		s1 += float64(x[i+1])
+		s2 += float64(x[i+2])
+		s3 += float64(x[i+3])
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i])
+	}
+	return (s0 + s1) + (s2 + s3)
 }

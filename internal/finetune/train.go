@@ -135,14 +135,20 @@ func (m *Model) Loss(ctx context.Context, seqs []Sequence) (float64, error) {
 		}
 		exs[i] = ex
 	}
-	// Sequences run in parallel, one network per goroutine; their losses
-	// are summed in order afterwards.
+	// Sequences run in parallel, one network per goroutine, sharing the
+	// transposed weights; their losses are summed in order afterwards.
 	losses := make([]float64, len(exs))
 	workers := min(runtime.GOMAXPROCS(0), len(exs))
+	first := newNet[float32](m.lay, m.params, nil, 0)
+	wt := first.weightsT()
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
-			nt := newNet[float32](m.lay, m.params, nil, 0)
+			nt := first
+			if w > 0 {
+				nt = newNet[float32](m.lay, m.params, nil, 0)
+				nt.wt, nt.wtOK = wt, wt != nil
+			}
 			for i := w; i < len(exs) && ctx.Err() == nil; i += workers {
 				if ex := exs[i]; len(ex.rows) > 0 {
 					losses[i] = nt.sequenceLoss(ex.inputs, ex.rows, ex.targets, 0, false)
@@ -220,6 +226,7 @@ func (m *Model) Train(ctx context.Context, train []Sequence, o Options) error {
 				}
 				loss /= float64(count)
 				opt.update(m.params, step)
+				nt.wtOK = false
 			}
 			if o.OnStep != nil {
 				if err := o.OnStep(StepInfo{Step: step, Epoch: ep, Loss: loss, Steps: o.Epochs * perEpoch}); err != nil {
