@@ -374,7 +374,7 @@ func TestCrashMidCustomization(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := sc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("training"), Key: aws.String("train.jsonl"),
-		Body: bytes.NewReader(jsonLines(t, supportPairs(t, 0, 200)))}); err != nil {
+		Body: bytes.NewReader(jsonLines(t, supportPairs(t, 0, 60)))}); err != nil {
 		t.Fatal(err)
 	}
 	c := bedrock.NewFromConfig(cfg)
