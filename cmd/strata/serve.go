@@ -104,21 +104,32 @@ func runServe(ctx context.Context, args []string) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Every long-lived loop runs until ctx ends; the first error of any
+	// is serve's.
 	var wg sync.WaitGroup
-	errc := make(chan error, 5)
-	wg.Go(func() {
-		errc <- server.Serve(ctx, ln, server.Options{Handler: app.Handler(), Logger: log, TLSCert: cfg.TLS.Cert, TLSKey: cfg.TLS.Key,
-			StdlibHTTP1: cfg.HTTP1Server == "net/http"})
-		cancel()
-	})
-	wg.Go(func() { errc <- app.imports.Run(ctx) })
-	wg.Go(func() { errc <- app.custom.Run(ctx) })
-	if app.events != nil {
-		wg.Go(func() { errc <- app.events.Run(ctx) })
+	var mu sync.Mutex
+	var errs []error
+	run := func(f func(context.Context) error) {
+		wg.Go(func() {
+			err := f(ctx)
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		})
 	}
-	wg.Go(func() { errc <- app.provisioned.Run(ctx) })
-	wg.Go(func() { errc <- app.trail.Run(ctx) })
-	wg.Go(func() { errc <- app.maintain(ctx) })
+	run(func(ctx context.Context) error {
+		defer cancel()
+		return server.Serve(ctx, ln, server.Options{Handler: app.Handler(), Logger: log, TLSCert: cfg.TLS.Cert, TLSKey: cfg.TLS.Key,
+			StdlibHTTP1: cfg.HTTP1Server == "net/http"})
+	})
+	run(app.imports.Run)
+	run(app.custom.Run)
+	if app.events != nil {
+		run(app.events.Run)
+	}
+	run(app.provisioned.Run)
+	run(app.trail.Run)
+	run(app.maintain)
 	if *demo {
 		wg.Go(func() {
 			if err := runDemo(ctx, endpoint, cfg, app); err != nil && ctx.Err() == nil {
@@ -128,8 +139,7 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	<-ctx.Done()
 	wg.Wait()
-	close(errc)
-	for err := range errc {
+	for _, err := range errs {
 		if err != nil {
 			return err
 		}

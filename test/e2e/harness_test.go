@@ -131,6 +131,7 @@ func (s *server) stop() {
 	select {
 	case <-s.done:
 	case <-time.After(20 * time.Second):
+		s.t.Error("strata serve did not shut down within 20 s of SIGTERM")
 		s.cmd.Process.Kill()
 		<-s.done
 	}
