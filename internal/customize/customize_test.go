@@ -138,3 +138,28 @@ func TestSequences(t *testing.T) {
 		t.Errorf("conversation learns %q, want the assistant turns only", got)
 	}
 }
+
+// FuzzParseS3URI: any string parses or is refused; what parses names a
+// valid bucket, a key without relative segments, and prints back to a URI
+// that parses to the same location.
+func FuzzParseS3URI(f *testing.F) {
+	for _, s := range []string{"s3://bkt/train.jsonl", "s3://bkt/out/", "s3://bkt", "s3://bkt/../x", "s3://b/%2e%2e/x", "s3://bkt/a?b", "file:///x"} {
+		f.Add(s, true)
+		f.Add(s, false)
+	}
+	f.Fuzz(func(t *testing.T, s string, object bool) {
+		l, err := parseS3URI(s, object)
+		if err != nil {
+			return
+		}
+		if strings.Contains("/"+l.Key+"/", "/../") || strings.Contains("/"+l.Key+"/", "/./") {
+			t.Fatalf("%q: key %q has a relative segment", s, l.Key)
+		}
+		if object && (l.Key == "" || strings.HasSuffix(l.Key, "/")) {
+			t.Fatalf("%q: object key %q", s, l.Key)
+		}
+		if again, err := parseS3URI(l.String(), object); err == nil && again != l {
+			t.Fatalf("%q -> %v -> %v", s, l, again)
+		}
+	})
+}
