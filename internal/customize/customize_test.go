@@ -7,7 +7,9 @@ import (
 	"strings"
 	"testing"
 
+	"strata/internal/chat"
 	"strata/internal/convert"
+	"strata/internal/finetune"
 	"strata/internal/tokenizer"
 	"strata/internal/trainingdata"
 )
@@ -64,7 +66,7 @@ func TestParseS3URI(t *testing.T) {
 
 // storiesTokenizer converts llama2.c's stories260K (../shared) and loads
 // its tokenizer.
-func storiesTokenizer(t *testing.T) *tokenizer.Tokenizer {
+func storiesTokenizer(t *testing.T) (*tokenizer.Tokenizer, chat.Template) {
 	t.Helper()
 	wd, _ := os.Getwd()
 	var shared string
@@ -86,14 +88,26 @@ func storiesTokenizer(t *testing.T) *tokenizer.Tokenizer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tok
+	tmpl, err := chat.LoadTemplate(out, tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok, tmpl
 }
 
 // TestSequences checks what training learns from: the completion (and the
 // end-of-sequence token) for fine-tuning, every token for continued
 // pre-training, the assistant turns of a conversation.
 func TestSequences(t *testing.T) {
-	tok := storiesTokenizer(t)
+	tok, tmpl := storiesTokenizer(t)
+	sequences := func(tok *tokenizer.Tokenizer, recs []trainingdata.Record, typ string) []finetune.Sequence {
+		t.Helper()
+		seqs, err := sequences(tok, tmpl, recs, typ)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seqs
+	}
 	learned := func(s []int, target []bool) string {
 		var ids []int
 		for i, id := range s {
@@ -127,16 +141,25 @@ func TestSequences(t *testing.T) {
 		}
 	}
 
-	conv := trainingdata.Record{Line: 1, System: "Be kind.", Turns: []trainingdata.Turn{
+	// A conversation is formatted as Converse formats it (for this model
+	// without a chat template, a plain transcript).
+	conv := trainingdata.Record{Line: 1, Conversation: true, System: "Be kind.", Turns: []trainingdata.Turn{
 		{Role: "user", Text: "Hi"}, {Role: "assistant", Text: "Hello."}, {Role: "user", Text: "Bye"}, {Role: "assistant", Text: "Goodbye."}}}
 	s = sequences(tok, []trainingdata.Record{conv}, FineTuning)[0]
-	if got := tok.Decode(s.Tokens); got != "Be kind.\nHi\nHello.\nBye\nGoodbye." {
-		t.Errorf("conversation decodes to %q", got)
+	msgs := []chat.Message{{Role: chat.RoleSystem, Content: "Be kind."}, {Role: chat.RoleUser, Content: "Hi"},
+		{Role: chat.RoleAssistant, Content: "Hello."}, {Role: chat.RoleUser, Content: "Bye"}, {Role: chat.RoleAssistant, Content: "Goodbye."}}
+	segs, err := chat.Format(tmpl, msgs, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := chat.Encode(tok, segs); !slices.Equal(s.Tokens, want) {
+		t.Errorf("conversation tokens %v, Converse's formatting gives %v", s.Tokens, want)
 	}
 	got := learned(s.Tokens, s.Target)
-	if !strings.Contains(got, "Hello.") || !strings.Contains(got, "Goodbye.") || strings.Contains(got, "Bye\n") || strings.Contains(got, "kind") {
+	if !strings.Contains(got, "Hello.") || !strings.Contains(got, "Goodbye.") || strings.Contains(got, "Bye\n") || strings.Contains(got, "kind") || strings.Contains(got, "Hi") {
 		t.Errorf("conversation learns %q, want the assistant turns only", got)
 	}
+	t.Logf("transcript %q learns %q", tok.Decode(s.Tokens), got)
 }
 
 // FuzzParseS3URI: any string parses or is refused; what parses names a

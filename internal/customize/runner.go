@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"strata/internal/arn"
+	"strata/internal/chat"
 	"strata/internal/finetune"
 	"strata/internal/iam"
 	"strata/internal/modelimport"
@@ -395,13 +396,22 @@ func (s *Service) customize(ctx context.Context, j *Job, pr *progress, stop *ato
 	if err != nil {
 		return nil, failf("The base model's tokenizer could not be loaded: %v", err)
 	}
-	trainSeqs := sequences(tok, train, j.CustomizationType)
+	tmpl, err := chat.LoadTemplate(baseDir, tok)
+	if err != nil {
+		return nil, failf("The base model's chat template could not be read: %v", err)
+	}
+	trainSeqs, err := sequences(tok, tmpl, train, j.CustomizationType)
+	if err != nil {
+		return nil, err
+	}
 	if countTargets(trainSeqs) == 0 {
 		return nil, failf("The training data has no tokens to learn from")
 	}
 	valSeqs := make([][]finetune.Sequence, len(vals))
 	for i, v := range vals {
-		valSeqs[i] = sequences(tok, v, j.CustomizationType)
+		if valSeqs[i], err = sequences(tok, tmpl, v, j.CustomizationType); err != nil {
+			return nil, err
+		}
 	}
 	fm, err := finetune.Load(ctx, baseDir, finetune.Limits{MaxParams: s.o.Limits.MaxParams})
 	if err != nil {
@@ -558,61 +568,101 @@ func copyTokenizerFiles(baseDir, outDir string) error {
 	return nil
 }
 
-// sequences tokenizes records for training. Turns are concatenated as
-// written; turns of the conversation format are separated by a newline
-// (a prompt/completion pair is joined as is, so "...Agent:" + " I
-// understand" reads as it will when the model is invoked with the prompt).
-// Fine-tuning learns the assistant turns and the end-of-sequence token;
-// continued pre-training learns every token.
-func sequences(tok *tokenizer.Tokenizer, recs []trainingdata.Record, typ string) []finetune.Sequence {
+// sequences tokenizes records for training.
+//
+// A prompt/completion pair, or continued pre-training's text, is joined as
+// written, so "...Agent:" + " I understand" reads as it will when the
+// model is invoked with that prompt (InvokeModel sends a prompt as is).
+// A conversation (bedrock-conversation-2024) is formatted with the base
+// model's chat template, as Converse formats its messages, so the model
+// learns its replies where Converse will ask for them.
+//
+// Fine-tuning learns the completion or the assistant turns (each with its
+// end token) and, for a pair, the end-of-sequence token; continued
+// pre-training learns every token.
+func sequences(tok *tokenizer.Tokenizer, tmpl chat.Template, recs []trainingdata.Record, typ string) ([]finetune.Sequence, error) {
 	out := make([]finetune.Sequence, 0, len(recs))
-	eos := tok.EOS()
 	for _, r := range recs {
-		type piece struct {
-			text   string
-			target bool
+		var seq finetune.Sequence
+		var err error
+		if r.Conversation {
+			seq, err = conversation(tok, tmpl, r)
+		} else {
+			seq = plain(tok, r, typ)
 		}
-		var pieces []piece
-		sep := "\n"
-		if r.System == "" && len(r.Turns) == 2 && r.Turns[0].Role == "user" && r.Turns[1].Role == "assistant" {
-			sep = ""
+		if err != nil {
+			return nil, failf("The record at line %d cannot be formatted with the base model's chat template: %v", r.Line, err)
 		}
-		if r.System != "" {
-			pieces = append(pieces, piece{r.System + "\n", false})
-		}
-		for i, t := range r.Turns {
-			text := t.Text
-			if i > 0 {
-				text = sep + text
-			}
-			pieces = append(pieces, piece{text, typ == ContinuedPreTraining || t.Role == "assistant"})
-		}
-		var full strings.Builder
-		for _, p := range pieces {
-			full.WriteString(p.text)
-		}
-		ids := tok.Encode(full.String(), tok.AddBOS())
-		target := make([]bool, len(ids))
-		var prefix strings.Builder
-		done := 0
-		for _, p := range pieces {
-			prefix.WriteString(p.text)
-			n := commonPrefix(tok.Encode(prefix.String(), tok.AddBOS()), ids)
-			for i := done; i < n; i++ {
-				target[i] = p.target
-			}
-			done = max(done, n)
-		}
-		for i := done; i < len(ids); i++ {
-			target[i] = pieces[len(pieces)-1].target
-		}
-		if len(eos) > 0 && typ == FineTuning {
-			ids = append(ids, eos[0])
-			target = append(target, true)
-		}
-		out = append(out, finetune.Sequence{Tokens: ids, Target: target})
+		out = append(out, seq)
 	}
-	return out
+	return out, nil
+}
+
+// plain tokenizes a pair or a text as written; see sequences.
+func plain(tok *tokenizer.Tokenizer, r trainingdata.Record, typ string) finetune.Sequence {
+	var full strings.Builder
+	var ends []int // where each turn ends in full
+	for _, t := range r.Turns {
+		full.WriteString(t.Text)
+		ends = append(ends, full.Len())
+	}
+	text := full.String()
+	ids := tok.Encode(text, tok.AddBOS())
+	target := make([]bool, len(ids))
+	done := 0
+	for i, t := range r.Turns {
+		n := commonPrefix(tok.Encode(text[:ends[i]], tok.AddBOS()), ids)
+		if i == len(r.Turns)-1 {
+			n = len(ids)
+		}
+		for k := done; k < n; k++ {
+			target[k] = typ == ContinuedPreTraining || t.Role == "assistant"
+		}
+		done = max(done, n)
+	}
+	if eos := tok.EOS(); len(eos) > 0 && typ == FineTuning {
+		ids = append(ids, eos[0])
+		target = append(target, true)
+	}
+	return finetune.Sequence{Tokens: ids, Target: target}
+}
+
+// conversation tokenizes a conversation with the chat template: the tokens
+// that formatting each assistant turn adds after the prompt that asks for
+// it are targets.
+func conversation(tok *tokenizer.Tokenizer, tmpl chat.Template, r trainingdata.Record) (finetune.Sequence, error) {
+	var msgs []chat.Message
+	if r.System != "" {
+		msgs = append(msgs, chat.Message{Role: chat.RoleSystem, Content: r.System})
+	}
+	for _, t := range r.Turns {
+		msgs = append(msgs, chat.Message{Role: t.Role, Content: t.Text})
+	}
+	segs, err := chat.Format(tmpl, msgs, false)
+	if err != nil {
+		return finetune.Sequence{}, err
+	}
+	ids := chat.Encode(tok, segs)
+	target := make([]bool, len(ids))
+	for i, m := range msgs {
+		if m.Role != chat.RoleAssistant {
+			continue
+		}
+		ask, err := chat.Format(tmpl, msgs[:i], true)
+		if err != nil {
+			return finetune.Sequence{}, err
+		}
+		upto, err := chat.Format(tmpl, msgs[:i+1], false)
+		if err != nil {
+			return finetune.Sequence{}, err
+		}
+		from := commonPrefix(chat.Encode(tok, ask), ids)
+		to := commonPrefix(chat.Encode(tok, upto), ids)
+		for k := from; k < to; k++ {
+			target[k] = true
+		}
+	}
+	return finetune.Sequence{Tokens: ids, Target: target}, nil
 }
 
 func commonPrefix(a, b []int) int {

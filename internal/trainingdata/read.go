@@ -28,6 +28,8 @@ type Record struct {
 	// per message (content blocks joined by "\n"), and continued
 	// pre-training's {"input"} one turn with Role "".
 	Turns []Turn
+	// Conversation is set for the bedrock-conversation-2024 format.
+	Conversation bool
 }
 
 // Turn is one message of a record.
@@ -373,7 +375,7 @@ func (p *parser) checkChars(rec Record) *FormatError {
 
 // conversation checks the bedrock-conversation-2024 format.
 func (p *parser) conversation(root *node) (Record, *FormatError) {
-	rec := Record{Line: p.line}
+	rec := Record{Line: p.line, Conversation: true}
 	bad := func(msg string) (Record, *FormatError) { return Record{}, lineErr(p.line, "%s", msg) }
 	for i, k := range root.keys {
 		v := &root.elems[i]

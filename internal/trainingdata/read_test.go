@@ -41,10 +41,10 @@ var readCases = []struct {
 	{name: "conversation", typ: FineTuning,
 		in: conv + `"system": [{"text": "Be brief."}, {"text": "Be kind."}], "messages": [{"role": "user", "content": [{"text": "Q1"}]}, ` +
 			`{"role": "assistant", "content": [{"text": "A1"}, {"text": "A1b"}]}, {"role": "user", "content": [{"text": "Q2"}]}, {"role": "assistant", "content": [{"text": "A2"}]}]}`,
-		want: []Record{{Line: 1, System: "Be brief.\nBe kind.", Turns: []Turn{{"user", "Q1"}, {"assistant", "A1\nA1b"}, {"user", "Q2"}, {"assistant", "A2"}}}}},
+		want: []Record{{Line: 1, System: "Be brief.\nBe kind.", Turns: []Turn{{"user", "Q1"}, {"assistant", "A1\nA1b"}, {"user", "Q2"}, {"assistant", "A2"}}, Conversation: true}}},
 	{name: "conversation-no-system", typ: FineTuning,
 		in:   conv + `"messages": [{"role": "user", "content": [{"text": "Q"}]}, {"role": "assistant", "content": [{"text": "A"}]}]}`,
-		want: []Record{{Line: 1, Turns: []Turn{{"user", "Q"}, {"assistant", "A"}}}}},
+		want: []Record{{Line: 1, Turns: []Turn{{"user", "Q"}, {"assistant", "A"}}, Conversation: true}}},
 	{name: "cpt", typ: ContinuedPreTraining, in: `{"input": "Some text."}`,
 		want: []Record{{Line: 1, Turns: []Turn{{"", "Some text."}}}}},
 
