@@ -139,6 +139,44 @@ func (s *Service) DeleteDeployment(ctx context.Context, p *iam.Principal, ident 
 	return nil
 }
 
+// UpdateDeployment points a deployment at another custom model of the
+// caller's; invocations of the deployment's ARN reach the new model from
+// then on.
+func (s *Service) UpdateDeployment(ctx context.Context, p *iam.Principal, ident, modelARN string) (*Deployment, error) {
+	if modelARN == "" {
+		return nil, validationf("1 validation error detected: Value at 'modelArn' failed to satisfy constraint: Member must not be null")
+	}
+	for range 5 {
+		r, err := s.resolve(ctx, p.Account, KindDeployment, ident, "custom model deployment")
+		if err != nil {
+			return nil, err
+		}
+		if err := s.authorize(ctx, p, "bedrock:UpdateCustomModelDeployment", r.ARN, nil); err != nil {
+			return nil, err
+		}
+		mr, err := s.resolve(ctx, p.Account, KindModel, modelARN, "custom model")
+		if err != nil {
+			return nil, err
+		}
+		d, err := deploymentFrom(r)
+		if err != nil {
+			return nil, err
+		}
+		d.ModelARN, d.Updated, d.Modified = mr.ARN, true, s.o.Now().UTC()
+		nr, err := s.o.Store.Update(ctx, deploymentRecord(d))
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		d.version = nr.Version
+		s.log.Info("custom model deployment updated", "deployment", d.ARN, "model", d.ModelARN, "by", p.ARN)
+		return d, nil
+	}
+	return nil, apierr.New(apierr.Conflict, "The custom model deployment %s is being changed; try again", ident)
+}
+
 // deploymentsOf lists account's deployments of modelARN.
 func (s *Service) deploymentsOf(ctx context.Context, account, modelARN string) ([]*Deployment, error) {
 	var out []*Deployment

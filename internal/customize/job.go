@@ -134,17 +134,20 @@ type Model struct {
 // Deployment is a custom model deployment: an on-demand endpoint of a
 // custom model.
 type Deployment struct {
-	ARN         string    `json:"arn"`
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	Account     string    `json:"account"`
-	ModelARN    string    `json:"modelArn"`
-	Description string    `json:"description,omitempty"`
-	Status      string    `json:"status"` // Active
-	Created     time.Time `json:"created"`
-	Modified    time.Time `json:"modified"`
-	Tags        []Tag     `json:"tags,omitempty"`
-	CreatedBy   string    `json:"createdBy"`
+	ARN         string `json:"arn"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Account     string `json:"account"`
+	ModelARN    string `json:"modelArn"`
+	Description string `json:"description,omitempty"`
+	Status      string `json:"status"` // Active
+	// Updated is set once the deployment's model was changed
+	// (UpdateCustomModelDeployment), which takes effect at once.
+	Updated   bool      `json:"updated,omitempty"`
+	Created   time.Time `json:"created"`
+	Modified  time.Time `json:"modified"`
+	Tags      []Tag     `json:"tags,omitempty"`
+	CreatedBy string    `json:"createdBy"`
 
 	version int64
 }

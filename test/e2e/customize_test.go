@@ -261,6 +261,15 @@ func TestCustomizationGoSDK(t *testing.T) {
 	if !strings.HasPrefix(strings.TrimSpace(gen.Generation), "I understand") {
 		t.Errorf("the fine-tuned model answers %q, want the support style (\"I understand...\")", gen.Generation)
 	}
+	if _, err := c.UpdateCustomModelDeployment(ctx, &bedrock.UpdateCustomModelDeploymentInput{
+		CustomModelDeploymentIdentifier: aws.String("support-agent-live"), ModelArn: aws.String(modelARN)}); err != nil {
+		t.Fatal(err)
+	}
+	gd, err := c.GetCustomModelDeployment(ctx, &bedrock.GetCustomModelDeploymentInput{CustomModelDeploymentIdentifier: dep.CustomModelDeploymentArn})
+	if err != nil || gd.UpdateDetails == nil || gd.UpdateDetails.UpdateStatus != btypes.CustomModelDeploymentUpdateStatusUpdateCompleted ||
+		aws.ToString(gd.ModelArn) != modelARN || gd.Status != btypes.CustomModelDeploymentStatusActive {
+		t.Errorf("GetCustomModelDeployment after an update: %+v %v", gd, err)
+	}
 	baseOut, _ := invokeUntilReady(t, rc, &bedrockruntime.InvokeModelInput{ModelId: aws.String(base), Body: []byte(body)})
 	var baseGen struct{ Generation string }
 	json.Unmarshal(baseOut.Body, &baseGen)

@@ -101,6 +101,7 @@ func (h *Handler) Register(mux *http.ServeMux) {
 			{"POST /model-customization/custom-model-deployments", "CreateCustomModelDeployment", h.createCustomModelDeployment},
 			{"GET /model-customization/custom-model-deployments/{customModelDeploymentIdentifier}", "GetCustomModelDeployment", h.getCustomModelDeployment},
 			{"GET /model-customization/custom-model-deployments", "ListCustomModelDeployments", h.listCustomModelDeployments},
+			{"PATCH /model-customization/custom-model-deployments/{customModelDeploymentIdentifier}", "UpdateCustomModelDeployment", h.updateCustomModelDeployment},
 			{"DELETE /model-customization/custom-model-deployments/{customModelDeploymentIdentifier}", "DeleteCustomModelDeployment", h.deleteCustomModelDeployment},
 		}...)
 	}

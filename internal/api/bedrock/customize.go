@@ -325,6 +325,9 @@ func (h *Handler) getCustomModelDeployment(ctx context.Context, w http.ResponseW
 	if d.Description != "" {
 		out["description"] = d.Description
 	}
+	if d.Updated {
+		out["updateDetails"] = map[string]string{"modelArn": d.ModelARN, "updateStatus": "UpdateCompleted"}
+	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
 }
@@ -370,6 +373,21 @@ func (h *Handler) listCustomModelDeployments(ctx context.Context, w http.Respons
 		out.Summaries = append(out.Summaries, summary{d.ARN, d.Name, d.ModelARN, d.Status, timestamp(d.Created), timestamp(d.Modified)})
 	}
 	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (h *Handler) updateCustomModelDeployment(ctx context.Context, w http.ResponseWriter, r *http.Request, p *iam.Principal, body []byte) error {
+	var in struct {
+		ModelArn string `json:"modelArn"`
+	}
+	if err := decode(body, &in); err != nil {
+		return err
+	}
+	d, err := h.Customize.UpdateDeployment(ctx, p, r.PathValue("customModelDeploymentIdentifier"), in.ModelArn)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"customModelDeploymentArn": d.ARN})
 	return nil
 }
 
