@@ -218,7 +218,7 @@ func openApp(ctx context.Context, cfg config.Config, log *slog.Logger) (*app, er
 		Store: a.db, Artifacts: a.blobs, Keys: a.keys, Authorizer: importAuthz, Directory: a.dir, Buckets: buckets,
 		BucketOwner: a.boot.Account, Base: a.imports, Targets: custom,
 		PlainDir: filepath.Join(plainDir, "customize"), Region: cfg.Region, NodeID: nodeID, Events: jobEvents,
-		Logger: log.With("component", "customize"),
+		Audit: a.trail, Logger: log.With("component", "customize"),
 	})
 	custom.Models = a.custom
 	a.custom.OnModelDeleted(func(arn string) {

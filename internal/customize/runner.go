@@ -18,6 +18,7 @@ import (
 	"strata/internal/arn"
 	"strata/internal/chat"
 	"strata/internal/finetune"
+	"strata/internal/guard"
 	"strata/internal/iam"
 	"strata/internal/modelimport"
 	"strata/internal/runtime"
@@ -296,6 +297,7 @@ func (s *Service) finish(ctx context.Context, j *Job, m *Model, jobErr error) {
 		return
 	}
 	s.wakeEvents()
+	s.audit(cur, "ModelCustomizationJobEnded", cur.Status, 0)
 	switch cur.Status {
 	case StatusCompleted:
 		log.Info("customization job completed", "model", m.ARN, "training_loss", *cur.TrainingLoss)
@@ -528,6 +530,13 @@ func (s *Service) checkFile(ctx context.Context, sess *iam.Principal, j *Job, ur
 			return nil, perr
 		}
 		if rep.Verdict != "CLEAN" {
+			n := 0
+			for typ, c := range rep.ByType {
+				if guard.Entity(typ).IsCard() {
+					n += c.Count
+				}
+			}
+			s.audit(j, "ScanTrainingData", "SensitiveDataBlocked", n)
 			s.log.Warn("customization data blocked: card data found", "job", j.ARN, "file", uri, "summary", rep.Summary())
 			return nil, failf("%s; see %s", rep.Summary(), where)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"strata/internal/apierr"
 	"strata/internal/arn"
+	"strata/internal/audit"
 	"strata/internal/events"
 	"strata/internal/iam"
 	"strata/internal/modelimport"
@@ -39,6 +40,19 @@ type Artifacts interface {
 // modelimport.Service satisfies it.
 type BaseModels interface {
 	LookupModel(ctx context.Context, account, ident string) (*modelimport.Model, error)
+}
+
+// Recorder keeps audit events; *audit.Trail is one.
+type Recorder interface {
+	Append(e audit.Event)
+}
+
+func (s *Service) audit(j *Job, op, outcome string, findings int) {
+	if s.o.Audit == nil {
+		return
+	}
+	s.o.Audit.Append(audit.Event{Time: s.o.Now().UTC(), Principal: j.RoleARN, Account: j.Account, API: "bedrock",
+		Operation: op, Resource: j.ARN, Outcome: outcome, InputFindings: findings})
 }
 
 // Events records state-change events in the transaction that makes the
@@ -109,6 +123,9 @@ type Options struct {
 	Region   string
 	NodeID   string // identifies this process's node across restarts
 	Limits   Limits
+	// Audit gets each job's outcome and each training-data scan that
+	// blocked a file, as events of the job's role; nil records none.
+	Audit Recorder
 	// Events records job state changes (EventBridge's "Model
 	// Customization Job State Change") in the transactions that make
 	// them; nil sends none.

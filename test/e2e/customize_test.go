@@ -20,6 +20,10 @@ import (
 	rtypes "github.com/aws/aws-sdk-go-v2/service/bedrockruntime/types"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"strata/internal/audit"
+	"strata/internal/store"
+	"strata/internal/store/sqlite"
 )
 
 // supportPairs reads n rows of the bitext support corpus from row skip on
@@ -169,6 +173,11 @@ func TestCustomizationGoSDK(t *testing.T) {
 	report := getObject(t, sc, "outputs", "jobs/model-customization-job-"+badID+"/validation_artifacts/sensitive_data_scan/training.json")
 	if !bytes.Contains(report, []byte(`"BLOCKED"`)) || digits.Match(stripHashes(report)) {
 		t.Errorf("scan report:\n%s", report)
+	}
+
+	// The blocked scan is in the audit trail, as an incident to follow up.
+	if !auditHas(t, s, "SensitiveDataBlocked", badARN) {
+		t.Error("the audit trail does not record the blocked training data")
 	}
 
 	// A clean file trains; the job walks through Bedrock's three phases.
@@ -448,4 +457,32 @@ func TestCustomizationJSSDK(t *testing.T) {
 	}
 	runNode(t, s, jsDir, "customize_flow.mjs", base, "s3://training/train.jsonl", "s3://training/out/",
 		"arn:aws:iam::"+aws.ToString(id.Account)+":role/BedrockCustomModelRole")
+}
+
+// auditHas reports whether an audit block of the server's trail holds all
+// of subs, waiting for the trail's flush.
+func auditHas(t *testing.T, s *server, subs ...string) bool {
+	t.Helper()
+	db, err := sqlite.Open(t.Context(), filepath.Join(s.dataDir, "metadata.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for range 50 {
+		recs, _, err := db.List(t.Context(), store.Query{Kind: audit.Kind, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			found := true
+			for _, sub := range subs {
+				found = found && bytes.Contains(r.Data, []byte(sub))
+			}
+			if found {
+				return true
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
 }
