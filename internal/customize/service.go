@@ -388,19 +388,7 @@ func (s *Service) CreateJob(ctx context.Context, p *iam.Principal, in CreateJobI
 // resolve finds a record of kind by name, id or ARN in the caller's
 // account. Another account's resource is reported as not found.
 func (s *Service) resolve(ctx context.Context, account, kind, ident, what string) (store.Record, error) {
-	var r store.Record
-	var err error
-	if strings.HasPrefix(ident, "arn:") {
-		r, err = s.o.Store.GetByARN(ctx, ident)
-		if err == nil && (r.Kind != kind || r.Account != account) {
-			err = store.ErrNotFound
-		}
-	} else {
-		r, err = s.o.Store.GetByName(ctx, kind, account, ident)
-		if errors.Is(err, store.ErrNotFound) {
-			r, err = s.o.Store.Get(ctx, store.Key{Kind: kind, Account: account, ID: ident})
-		}
-	}
+	r, err := store.Lookup(ctx, s.o.Store, kind, account, ident)
 	if errors.Is(err, store.ErrNotFound) {
 		return r, apierr.New(apierr.NotFound, "The %s %s could not be found.", what, ident)
 	}

@@ -230,26 +230,16 @@ func (s *Service) Create(ctx context.Context, p *iam.Principal, in CreateInput) 
 // without an authorization check.
 func (s *Service) draft(ctx context.Context, p *iam.Principal, ident string) (*Guardrail, error) {
 	notFound := apierr.New(apierr.NotFound, "The guardrail %s could not be found.", ident)
-	var r store.Record
-	var err error
-	switch {
-	case ident == "" || len(ident) > 2048:
+	if ident == "" || len(ident) > 2048 {
 		return nil, apierr.New(apierr.Validation, "guardrailIdentifier must be a guardrail id or ARN")
-	case strings.HasPrefix(ident, "arn:"):
+	}
+	if strings.HasPrefix(ident, "arn:") {
 		a, perr := arn.Parse(ident)
 		if typ, _ := a.ResourceType(); perr != nil || typ != Kind {
 			return nil, apierr.New(apierr.Validation, "guardrailIdentifier %q is not a guardrail ARN", ident)
 		}
-		r, err = s.o.Store.GetByARN(ctx, ident)
-		if err == nil && (r.Kind != Kind || r.Account != p.Account) {
-			err = store.ErrNotFound
-		}
-	default:
-		r, err = s.o.Store.Get(ctx, store.Key{Kind: Kind, Account: p.Account, ID: ident})
-		if errors.Is(err, store.ErrNotFound) {
-			r, err = s.o.Store.GetByName(ctx, Kind, p.Account, ident)
-		}
 	}
+	r, err := store.Lookup(ctx, s.o.Store, Kind, p.Account, ident)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, notFound
 	}

@@ -264,20 +264,7 @@ func (s *Service) Wake() {
 // resolve finds a record of kind by name or ARN in the caller's account.
 // Another account's resource is reported as not found.
 func (s *Service) resolve(ctx context.Context, p *iam.Principal, kind, ident, what string) (store.Record, error) {
-	var r store.Record
-	var err error
-	if strings.HasPrefix(ident, "arn:") {
-		r, err = s.o.Store.GetByARN(ctx, ident)
-		if err == nil && (r.Kind != kind || r.Account != p.Account) {
-			err = store.ErrNotFound
-		}
-	} else {
-		r, err = s.o.Store.GetByName(ctx, kind, p.Account, ident)
-		if errors.Is(err, store.ErrNotFound) {
-			// Bedrock also accepts the bare id.
-			r, err = s.o.Store.Get(ctx, store.Key{Kind: kind, Account: p.Account, ID: ident})
-		}
-	}
+	r, err := store.Lookup(ctx, s.o.Store, kind, p.Account, ident)
 	if errors.Is(err, store.ErrNotFound) {
 		return r, apierr.New(apierr.NotFound, "The %s %s could not be found.", what, ident)
 	}

@@ -230,19 +230,7 @@ func (s *Service) source(ctx context.Context, p *iam.Principal, copyFrom string)
 // get finds a profile by ARN, name or id in p's account, without an
 // authorization check.
 func (s *Service) get(ctx context.Context, p *iam.Principal, ident string) (*Profile, error) {
-	var r store.Record
-	var err error
-	if strings.HasPrefix(ident, "arn:") {
-		r, err = s.o.Store.GetByARN(ctx, ident)
-		if err == nil && (r.Kind != Kind || r.Account != p.Account) {
-			err = store.ErrNotFound
-		}
-	} else {
-		r, err = s.o.Store.Get(ctx, store.Key{Kind: Kind, Account: p.Account, ID: ident})
-		if errors.Is(err, store.ErrNotFound) {
-			r, err = s.o.Store.GetByName(ctx, Kind, p.Account, ident)
-		}
-	}
+	r, err := store.Lookup(ctx, s.o.Store, Kind, p.Account, ident)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, apierr.New(apierr.NotFound, "The inference profile %s could not be found.", ident)
 	}

@@ -142,3 +142,22 @@ func DecodePageToken(s string) (PageToken, error) {
 
 // ErrBadPageToken means a List page token was not one the store issued.
 var ErrBadPageToken = errors.New("store: invalid page token")
+
+// Lookup finds a record of kind in account by the identifiers Bedrock's
+// APIs accept: an ARN, a name, or an id. A record of another kind or
+// another account is ErrNotFound, so callers cannot tell another account's
+// resources from missing ones.
+func Lookup(ctx context.Context, s Store, kind, account, ident string) (Record, error) {
+	if strings.HasPrefix(ident, "arn:") {
+		r, err := s.GetByARN(ctx, ident)
+		if err == nil && (r.Kind != kind || r.Account != account) {
+			return Record{}, ErrNotFound
+		}
+		return r, err
+	}
+	r, err := s.GetByName(ctx, kind, account, ident)
+	if errors.Is(err, ErrNotFound) {
+		r, err = s.Get(ctx, Key{Kind: kind, Account: account, ID: ident})
+	}
+	return r, err
+}

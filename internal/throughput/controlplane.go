@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"strata/internal/apierr"
@@ -141,19 +140,7 @@ func (s *Service) Create(ctx context.Context, p *iam.Principal, in CreateInput) 
 // get finds a provisioned model by ARN, name or id in p's account, without
 // an authorization check. Another account's model is not found.
 func (s *Service) get(ctx context.Context, p *iam.Principal, ident string) (*Provisioned, error) {
-	var r store.Record
-	var err error
-	if strings.HasPrefix(ident, "arn:") {
-		r, err = s.o.Store.GetByARN(ctx, ident)
-		if err == nil && (r.Kind != KindProvisioned || r.Account != p.Account) {
-			err = store.ErrNotFound
-		}
-	} else {
-		r, err = s.o.Store.GetByName(ctx, KindProvisioned, p.Account, ident)
-		if errors.Is(err, store.ErrNotFound) {
-			r, err = s.o.Store.Get(ctx, store.Key{Kind: KindProvisioned, Account: p.Account, ID: ident})
-		}
-	}
+	r, err := store.Lookup(ctx, s.o.Store, KindProvisioned, p.Account, ident)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, apierr.New(apierr.NotFound, "The provisioned model %s could not be found.", ident)
 	}

@@ -136,6 +136,17 @@ func testLookups(t *testing.T, s store.Store) {
 	if _, err := s.GetByName(ctx, "thing", "111122223333", ""); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetByName(\"\"): %v, want ErrNotFound", err)
 	}
+	// store.Lookup: ARN, name or id, in the account, of the kind.
+	for _, ident := range []string{"arn:aws:test:::thing/a", "name-a", "a"} {
+		if got, err := store.Lookup(ctx, s, "thing", "111122223333", ident); err != nil || got.ID != "a" {
+			t.Errorf("Lookup(%q): %+v, %v", ident, got, err)
+		}
+		for _, other := range []struct{ kind, account string }{{"thing", "999999999999"}, {"other", "111122223333"}} {
+			if _, err := store.Lookup(ctx, s, other.kind, other.account, ident); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("Lookup(%q) as %s in %s: %v, want ErrNotFound", ident, other.kind, other.account, err)
+			}
+		}
+	}
 }
 
 func testUpdate(t *testing.T, s store.Store) {
