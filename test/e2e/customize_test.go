@@ -378,8 +378,13 @@ func stripHashes(b []byte) []byte {
 // until the restarted job completes, exactly one then, and no decrypted
 // model files left from the killed run.
 func TestCrashMidCustomization(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { testCrashMidCustomization(t) })
+	t.Run("postgres", func(t *testing.T) { testCrashMidCustomization(t, "--metadata-url", freshPostgres(t)) })
+}
+
+func testCrashMidCustomization(t *testing.T, flags ...string) {
 	dataDir := t.TempDir()
-	s := startServer(t, dataDir)
+	s := startServer(t, dataDir, flags...)
 	ctx := t.Context()
 	base := importStories(t, s, "stories")
 	cfg := s.awsConfig(t)
@@ -392,7 +397,7 @@ func TestCrashMidCustomization(t *testing.T) {
 		t.Fatal(err)
 	}
 	if _, err := sc.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("training"), Key: aws.String("train.jsonl"),
-		Body: bytes.NewReader(jsonLines(t, supportPairs(t, 0, 60)))}); err != nil {
+		Body: bytes.NewReader(jsonLines(t, supportPairs(t, 0, 200)))}); err != nil {
 		t.Fatal(err)
 	}
 	c := bedrock.NewFromConfig(cfg)
@@ -413,7 +418,7 @@ func TestCrashMidCustomization(t *testing.T) {
 	plain, _ := filepath.Glob("/dev/shm/strata/*/customize/customize-*")
 	s.kill()
 
-	s2 := startServer(t, dataDir)
+	s2 := startServer(t, dataDir, flags...)
 	for _, p := range plain {
 		if _, err := os.Stat(p); err == nil {
 			t.Errorf("decrypted files of the killed run are still in %s", p)
