@@ -10,6 +10,7 @@ import (
 	"strata/internal/chat"
 	"strata/internal/convert"
 	"strata/internal/finetune"
+	"strata/internal/modelimport"
 	"strata/internal/tokenizer"
 	"strata/internal/trainingdata"
 )
@@ -185,4 +186,22 @@ func FuzzParseS3URI(f *testing.F) {
 			t.Fatalf("%q -> %v -> %v", s, l, again)
 		}
 	})
+}
+
+func TestEstimateParams(t *testing.T) {
+	for _, c := range []struct {
+		dtype string
+		bytes int64
+		want  int64
+	}{
+		{"bfloat16", 14_483_464_192, 7_241_732_096}, // Mistral 7B
+		{"float16", 2_000, 1_000},
+		{"float32", 1_054_468, 263_617}, // stories260K converted
+		{"", 2_000, 1_000},
+	} {
+		m := &modelimport.Model{TotalBytes: c.bytes, Config: []byte(`{"torch_dtype":"` + c.dtype + `"}`)}
+		if got := estimateParams(m); got != c.want {
+			t.Errorf("%s, %d bytes: %d parameters, want %d", c.dtype, c.bytes, got, c.want)
+		}
+	}
 }

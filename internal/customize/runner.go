@@ -376,6 +376,9 @@ func (s *Service) customize(ctx context.Context, j *Job, pr *progress, stop *ato
 	if err != nil {
 		return nil, failf("The base model %s could not be read: %v", j.BaseModelARN, err)
 	}
+	if n := estimateParams(base.model); n > s.o.Limits.MaxParams {
+		return nil, failf("The base model %s has about %d million parameters; strata's built-in trainer fine-tunes at most %d million", base.name, n/1_000_000, s.o.Limits.MaxParams/1_000_000)
+	}
 	if err := os.MkdirAll(s.o.PlainDir, 0o700); err != nil {
 		return nil, err
 	}

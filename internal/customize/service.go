@@ -168,6 +168,20 @@ func (s *Service) Wake() {
 	}
 }
 
+// estimateParams estimates a stored model's parameter count from its size
+// and its config's dtype, before anything is decrypted.
+func estimateParams(m *modelimport.Model) int64 {
+	var c struct {
+		TorchDType string `json:"torch_dtype"`
+	}
+	json.Unmarshal(m.Config, &c)
+	per := int64(2) // float16, bfloat16 and unset (HF's default is half precision for these models)
+	if c.TorchDType == "float32" {
+		per = 4
+	}
+	return m.TotalBytes / per
+}
+
 // CreateJobInput is CreateModelCustomizationJob's request.
 type CreateJobInput struct {
 	JobName             string
@@ -306,6 +320,10 @@ func (s *Service) CreateJob(ctx context.Context, p *iam.Principal, in CreateJobI
 			return nil, validationf("The base model %s could not be found.", in.BaseModelIdentifier)
 		}
 		return nil, err
+	}
+	if n := estimateParams(b.model); n > s.o.Limits.MaxParams {
+		return nil, validationf("The base model %s has about %d million parameters; strata's built-in trainer fine-tunes models of at most %d million (full fine-tuning in float32 needs 16 bytes per parameter)",
+			b.model.Name, n/1_000_000, s.o.Limits.MaxParams/1_000_000)
 	}
 	baseID := b.model.ID
 	id := arn.NewID()
