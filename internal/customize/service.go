@@ -425,16 +425,8 @@ func (s *Service) GetJob(ctx context.Context, p *iam.Principal, ident string) (*
 	return jobFrom(r)
 }
 
-// ListInput filters and pages List calls.
-type ListInput struct {
-	NameContains  string
-	Status        string
-	CreatedAfter  time.Time
-	CreatedBefore time.Time
-	Ascending     bool
-	MaxResults    int
-	NextToken     string
-}
+// ListInput filters and pages List calls, as for imports.
+type ListInput = modelimport.ListInput
 
 func (s *Service) list(ctx context.Context, p *iam.Principal, kind, action string, in ListInput) ([]store.Record, string, error) {
 	if err := s.authorize(ctx, p, action, "*", nil); err != nil {

@@ -163,13 +163,8 @@ func (h *Handler) getModelCustomizationJob(ctx context.Context, w http.ResponseW
 	return nil
 }
 
-func customizeListInput(r *http.Request) (customize.ListInput, error) {
-	in, err := listInput(r)
-	return customize.ListInput(in), err
-}
-
 func (h *Handler) listModelCustomizationJobs(ctx context.Context, w http.ResponseWriter, r *http.Request, p *iam.Principal, _ []byte) error {
-	in, err := customizeListInput(r)
+	in, err := listInput(r)
 	if err != nil {
 		return err
 	}
@@ -242,7 +237,7 @@ func (h *Handler) getCustomModel(ctx context.Context, w http.ResponseWriter, r *
 }
 
 func (h *Handler) listCustomModels(ctx context.Context, w http.ResponseWriter, r *http.Request, p *iam.Principal, _ []byte) error {
-	li, err := customizeListInput(r)
+	li, err := listInput(r)
 	if err != nil {
 		return err
 	}
