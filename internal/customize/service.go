@@ -224,11 +224,7 @@ func checkName(field, v string, re *regexp.Regexp) error {
 }
 
 func (s *Service) authorize(ctx context.Context, p *iam.Principal, action, resource string, extra map[string][]string) error {
-	err := s.o.Authorizer.Authorize(ctx, iam.Request{Principal: p, Action: action, Resource: resource, Context: extra})
-	if d, ok := errors.AsType[*iam.DeniedError](err); ok {
-		return apierr.Wrap(apierr.AccessDenied, err, d.Error())
-	}
-	return err
+	return modelimport.Authorize(ctx, s.o.Authorizer, p, action, resource, extra)
 }
 
 // base is a job's starting point: an imported model or a custom model.
@@ -350,23 +346,9 @@ func (s *Service) CreateJob(ctx context.Context, p *iam.Principal, in CreateJobI
 			return nil, err
 		}
 	}
-	role, err := s.o.Directory.GetRole(ctx, in.RoleARN)
-	if errors.Is(err, iam.ErrNoSuchEntity) {
-		return nil, validationf("The role %s does not exist", in.RoleARN)
-	}
+	role, err := modelimport.PassJobRole(ctx, s.o.Authorizer, s.o.Directory, p, in.RoleARN, jobARN)
 	if err != nil {
 		return nil, err
-	}
-	if role.Account != p.Account {
-		return nil, validationf("The role %s is in another account; a role passed to a job must be in the caller's account", in.RoleARN)
-	}
-	if err := s.authorize(ctx, p, "iam:PassRole", role.ARN, map[string][]string{
-		"iam:passedtoservice": {"bedrock.amazonaws.com"}, "iam:associatedresourcearn": {jobARN},
-	}); err != nil {
-		return nil, err
-	}
-	if _, err := iam.AssumeRoleAsService(ctx, s.o.Authorizer, role, "bedrock.amazonaws.com", p.Account, jobARN, "check"); err != nil {
-		return nil, validationf("Bedrock cannot assume the role %s: its trust policy does not allow bedrock.amazonaws.com to call sts:AssumeRole for this job", role.ARN)
 	}
 	keyARN, err := s.o.Keys.ResolveKey(ctx, p.Account, in.KMSKeyID)
 	if err != nil {

@@ -139,14 +139,45 @@ func validateName(field, v string) error {
 }
 
 func (s *Service) authorize(ctx context.Context, p *iam.Principal, action, resource string, extra map[string][]string) error {
-	err := s.o.Authorizer.Authorize(ctx, iam.Request{Principal: p, Action: action, Resource: resource, Context: extra})
-	if err != nil {
-		if d, ok := errors.AsType[*iam.DeniedError](err); ok {
-			return apierr.Wrap(apierr.AccessDenied, err, d.Error())
-		}
-		return err
+	return Authorize(ctx, s.o.Authorizer, p, action, resource, extra)
+}
+
+// Authorize asks authz, turning a denial into Bedrock's
+// AccessDeniedException; the job services share it.
+func Authorize(ctx context.Context, authz iam.Authorizer, p *iam.Principal, action, resource string, extra map[string][]string) error {
+	err := authz.Authorize(ctx, iam.Request{Principal: p, Action: action, Resource: resource, Context: extra})
+	if d, ok := errors.AsType[*iam.DeniedError](err); ok {
+		return apierr.Wrap(apierr.AccessDenied, err, d.Error())
 	}
-	return nil
+	return err
+}
+
+// PassJobRole checks that p may hand the role roleARN to a Bedrock job
+// jobARN, as import and customization jobs need: the role exists in p's
+// account, p may iam:PassRole it to bedrock.amazonaws.com for that job,
+// and its trust policy lets Bedrock assume it for that job. Errors are in
+// Bedrock's API shape (ValidationException, AccessDeniedException).
+func PassJobRole(ctx context.Context, authz iam.Authorizer, dir *iam.Directory, p *iam.Principal, roleARN, jobARN string) (*iam.Role, error) {
+	role, err := dir.GetRole(ctx, roleARN)
+	if errors.Is(err, iam.ErrNoSuchEntity) {
+		return nil, apierr.New(apierr.Validation, "The role %s does not exist", roleARN)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if role.Account != p.Account {
+		return nil, apierr.New(apierr.Validation, "The role %s is in another account; a role passed to a job must be in the caller's account", roleARN)
+	}
+	if err := Authorize(ctx, authz, p, "iam:PassRole", role.ARN, map[string][]string{
+		"iam:passedtoservice": {"bedrock.amazonaws.com"}, "iam:associatedresourcearn": {jobARN},
+	}); err != nil {
+		return nil, err
+	}
+	// The service must be able to assume the role for this job.
+	if _, err := iam.AssumeRoleAsService(ctx, authz, role, "bedrock.amazonaws.com", p.Account, jobARN, "check"); err != nil {
+		return nil, apierr.New(apierr.Validation, "Bedrock cannot assume the role %s: its trust policy does not allow bedrock.amazonaws.com to call sts:AssumeRole for this job", role.ARN)
+	}
+	return role, nil
 }
 
 // CreateJob starts an import job and returns it. With a client request
@@ -198,24 +229,9 @@ func (s *Service) CreateJob(ctx context.Context, p *iam.Principal, in CreateJobI
 			return nil, err
 		}
 	}
-	role, err := s.o.Directory.GetRole(ctx, in.RoleARN)
-	if errors.Is(err, iam.ErrNoSuchEntity) {
-		return nil, apierr.New(apierr.Validation, "The role %s does not exist", in.RoleARN)
-	}
+	role, err := PassJobRole(ctx, s.o.Authorizer, s.o.Directory, p, in.RoleARN, jobARN)
 	if err != nil {
 		return nil, err
-	}
-	if role.Account != p.Account {
-		return nil, apierr.New(apierr.Validation, "The role %s is in another account; a role passed to a job must be in the caller's account", in.RoleARN)
-	}
-	if err := s.authorize(ctx, p, "iam:PassRole", role.ARN, map[string][]string{
-		"iam:passedtoservice": {"bedrock.amazonaws.com"}, "iam:associatedresourcearn": {jobARN},
-	}); err != nil {
-		return nil, err
-	}
-	// The service must be able to assume the role for this job.
-	if _, err := iam.AssumeRoleAsService(ctx, s.o.Authorizer, role, "bedrock.amazonaws.com", p.Account, jobARN, "check"); err != nil {
-		return nil, apierr.New(apierr.Validation, "Bedrock cannot assume the role %s: its trust policy does not allow bedrock.amazonaws.com to call sts:AssumeRole for this job", role.ARN)
 	}
 	if loc.Scheme == "file" {
 		if err := s.authorize(ctx, p, "strata:ImportLocalPath", "arn:aws:strata:::local-path"+loc.Prefix, nil); err != nil {
